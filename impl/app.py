@@ -1,0 +1,173 @@
+"""The app factory: wiring, the one JSON error shape, request guards and the access log."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import bottle
+
+from . import devices, routes
+from .accounts import Accounts
+from .config import Config
+from .errors import STATUS_MESSAGES, ApiError
+from .passwords import PasswordHasher
+from .sessions import SessionManager
+from .store import SqliteStore
+from .web import is_cross_site
+
+access_log = logging.getLogger("impl.access")
+log = logging.getLogger("impl")
+
+_LOG_SAFE = "/:@!$&'()*+,;=-._~"
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# On every response: nothing with a session in it may be cached by a browser
+# or proxy (HARD-NO-STORE), nothing may be sniffed into HTML, and no URL of
+# ours leaks to another site through Referer.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes need, built once per app."""
+
+    config: Config
+    store: SqliteStore
+    accounts: Accounts
+    sessions: SessionManager
+
+
+def json_body(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def error_response(status: int, message: str) -> bottle.HTTPResponse:
+    """Return a complete JSON error response, for guards that run outside a route."""
+    headers = {"Content-Type": "application/json", **SECURITY_HEADERS}
+    return bottle.HTTPResponse(json_body({"error": message}), status=status, **headers)
+
+
+class JsonBottle(bottle.Bottle):
+    """A Bottle whose every error, its own included, is a JSON {"error": ...}."""
+
+    services: Services
+
+    def default_error_handler(self, res: bottle.HTTPError) -> str:
+        if res.status_code >= 500:
+            # Bottle already wrote the traceback to wsgi.errors; the client
+            # learns only that it was our fault.
+            log.error("%s %s failed with %s", bottle.request.method, bottle.request.path, res.status_line)
+        message = STATUS_MESSAGES.get(res.status_code, res.status_line.partition(" ")[2] or "Error.")
+        bottle.response.content_type = "application/json"
+        for name, value in SECURITY_HEADERS.items():
+            bottle.response.set_header(name, value)
+        return json_body({"error": message})
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Serve one request and write its access-log line (never its query or headers)."""
+        if not self.services.config.access_log:
+            return super().wsgi(environ, start_response)
+        started = time.perf_counter()
+        status = ["-"]
+
+        def recording_start_response(line: str, headers: list, exc_info: Any = None) -> Any:
+            status[0] = line.split(" ", 1)[0]
+            return start_response(line, headers, exc_info)
+
+        try:
+            return super().wsgi(environ, recording_start_response)
+        finally:
+            access_log.info(
+                "%s %s %s %.1fms",
+                environ.get("REQUEST_METHOD", "-"),
+                # The path only, re-quoted: a query string is the client's to
+                # fill and could carry secrets, and a decoded %0A in a path
+                # would forge a second log line.
+                quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe=_LOG_SAFE),
+                status[0],
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Bottle plugin: encode dict/list results as JSON and ApiErrors as JSON errors."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = callback(*args, **kwargs)
+        except ApiError as exc:
+            # Set the status on the shared response rather than raising an
+            # HTTPResponse, which would replace the headers set for this request.
+            bottle.response.status = exc.status
+            bottle.response.content_type = "application/json"
+            return json_body({"error": exc.message})
+        if isinstance(result, (dict, list)):
+            bottle.response.content_type = "application/json"
+            return json_body(result)
+        return result
+
+    return wrapper
+
+
+def create_app(
+    config: Config | Mapping[str, Any] | None = None, *, clock: Callable[[], float] = time.time
+) -> JsonBottle:
+    """Build an independent app: its own store, settings and clock.
+
+    `config` is a Config, a mapping of settings over the defaults, or None
+    for the defaults. `clock` (seconds since the epoch) lets tests move time
+    instead of sleeping through timeouts.
+    """
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        config = Config.from_mapping(config)
+    store = SqliteStore(config.db_path)
+    hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
+    services = Services(
+        config=config,
+        store=store,
+        accounts=Accounts(store, hasher, clock),
+        sessions=SessionManager(store, config, clock),
+    )
+    devices.warm_up()
+
+    app = JsonBottle(autojson=False)
+    app.services = services
+
+    @app.hook("before_request")
+    def guard_request() -> None:
+        environ = bottle.request.environ
+        # HARD-BAD-INPUT: refuse an oversized declared body before any route reads it.
+        try:
+            if int(environ.get("CONTENT_LENGTH") or 0) > config.max_body_bytes:
+                raise error_response(413, f"Request body must be at most {config.max_body_bytes} bytes.")
+        except ValueError:
+            raise error_response(400, "Content-Length is not a number.") from None
+        # HARD-CSRF: every state-changing request from another site is refused
+        # before it can change anything.
+        if environ["REQUEST_METHOD"] in _UNSAFE_METHODS and is_cross_site(environ, config):
+            raise error_response(403, "Cross-site request refused.")
+
+    @app.hook("after_request")
+    def secure_headers() -> None:
+        for name, value in SECURITY_HEADERS.items():
+            if name not in bottle.response.headers:
+                bottle.response.set_header(name, value)
+
+    app.install(json_api)
+    routes.install(app, services)
+    return app
+

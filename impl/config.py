@@ -1,0 +1,156 @@
+"""Settings of the reference server: defaults, environment variables, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Any
+
+# Every setting can come from the environment as SESSIONS_<NAME IN CAPITALS>,
+# so that worker processes started by the production server (which re-import
+# the app in a fresh interpreter) see exactly what the command line said.
+ENV_PREFIX = "SESSIONS_"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that may differ between two apps built by `create_app`."""
+
+    # Where the single store of users and sessions lives.
+    db_path: str = "var/sessions.db"
+    # HARD-IDLE: a session unused for this many seconds is dead.
+    idle_timeout: float = 30 * 60
+    # HARD-ABSOLUTE: a session older than this is dead, however busy.
+    absolute_timeout: float = 24 * 60 * 60
+    # CORE-LAST-ACTIVE: write last_active_at at most once per this interval,
+    # so a busy session costs one write a minute, not one per request.
+    touch_interval: float = 60
+    # Proxies whose X-Forwarded-For we believe (addresses or networks).
+    # Empty: the socket's peer address is the client, whatever headers say.
+    trusted_proxies: tuple[Network, ...] = ()
+    # Served over HTTPS (directly or behind a TLS proxy): cookies get
+    # `Secure` and the request's own origin is https://.
+    https: bool = False
+    # HARD-BAD-INPUT: bodies above this size are refused with 413.
+    max_body_bytes: int = 64 * 1024
+    # scrypt cost (N, a power of two). 2**14 with r=8, p=1 is Django's
+    # default and ~60 ms here; raise it on faster machines.
+    scrypt_n: int = 2**14
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    # One line per request on stderr: method, path, status, duration.
+    access_log: bool = True
+    # How often the maintenance thread deletes expired sessions and
+    # checkpoints the WAL (seconds); 0 disables it.
+    purge_interval: float = 300
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.db_path:
+            problems.append("db_path must not be empty")
+        if self.idle_timeout <= 0:
+            problems.append("idle_timeout must be positive")
+        if self.absolute_timeout <= 0:
+            problems.append("absolute_timeout must be positive")
+        if self.touch_interval < 0:
+            problems.append("touch_interval must not be negative")
+        elif self.touch_interval >= self.idle_timeout:
+            # Otherwise a session in constant use could still expire idle:
+            # its recorded activity would lag by more than the timeout.
+            problems.append("touch_interval must be shorter than idle_timeout")
+        if self.max_body_bytes < 1024:
+            problems.append("max_body_bytes must be at least 1024")
+        n = self.scrypt_n
+        if n < 2 or n & (n - 1):
+            problems.append("scrypt_n must be a power of two, at least 2")
+        if self.scrypt_r < 1 or self.scrypt_p < 1:
+            problems.append("scrypt_r and scrypt_p must be at least 1")
+        if self.purge_interval < 0:
+            problems.append("purge_interval must not be negative")
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    def replace(self, **changes: Any) -> "Config":
+        """Return a copy with some settings changed (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Config":
+        """Build a Config from loosely typed values (strings from env or CLI)."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        typed = {name: _coerce(name, known[name].type, raw) for name, raw in values.items()}
+        return cls(**typed)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Build a Config from SESSIONS_* environment variables over the defaults."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in dataclasses.fields(cls):
+            key = ENV_PREFIX + field.name.upper()
+            if key in environ:
+                values[field.name] = environ[key]
+        return cls.from_mapping(values)
+
+    def to_env(self) -> dict[str, str]:
+        """Render every setting as SESSIONS_* variables that from_env reads back."""
+        env = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif field.name == "trusted_proxies":
+                text = ",".join(str(net) for net in value)
+            else:
+                text = str(value)
+            env[ENV_PREFIX + field.name.upper()] = text
+        return env
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
+    """Parse "127.0.0.1, 10.0.0.0/8" into networks; raise ValueError on junk."""
+    nets = []
+    for part in text.split(","):
+        part = part.strip()
+        if part:
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {part!r} is not an IP address or network") from None
+    return tuple(nets)
+
+
+def _coerce(name: str, annotation: str, raw: Any) -> Any:
+    """Convert a raw setting to the type its field declares."""
+    if not isinstance(raw, str):
+        if name == "trusted_proxies" and isinstance(raw, (list, tuple)):
+            return parse_trusted_proxies(",".join(str(x) for x in raw))
+        return raw
+    text = raw.strip()
+    try:
+        if annotation == "bool":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError
+        if annotation == "int":
+            return int(text)
+        if annotation == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a valid {annotation}") from None
+    if name == "trusted_proxies":
+        return parse_trusted_proxies(text)
+    return text
