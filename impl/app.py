@@ -144,7 +144,8 @@ def create_app(
     )
     devices.warm_up()
 
-    app = JsonBottle(autojson=False)
+    app = JsonBottle()
+    app.uninstall(bottle.JSONPlugin)  # json_api below encodes lists too
     app.services = services
 
     @app.hook("before_request")

@@ -296,7 +296,8 @@ class SqliteStore:
         with self._write(durable=True) as conn:
             rows = conn.execute(
                 f"DELETE FROM sessions AS s WHERE s.user_id = :user_id AND s.token_hash != :keep"
-                f" RETURNING ({_ALIVE})",
+                # RETURNING cannot name the alias, hence the bare columns.
+                " RETURNING (last_active_at > :idle_cutoff AND created_at > :absolute_cutoff)",
                 {"user_id": user_id, "keep": keep_token_hash, **cutoffs.params()},
             ).fetchall()
         return sum(1 for (alive,) in rows if alive)

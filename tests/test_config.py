@@ -1,0 +1,52 @@
+"""Settings: defaults, SESSIONS_* variables, validation with clear messages."""
+
+import ipaddress
+
+import pytest
+
+from impl.config import Config
+
+
+def test_defaults_match_the_contract():
+    c = Config()
+    assert (c.idle_timeout, c.absolute_timeout, c.touch_interval) == (1800, 86400, 60)
+    assert c.max_body_bytes == 64 * 1024
+    assert c.trusted_proxies == () and c.https is False
+
+
+def test_environment_overrides_defaults():
+    c = Config.from_env(
+        {
+            "SESSIONS_IDLE_TIMEOUT": "4",
+            "SESSIONS_TOUCH_INTERVAL": "1.5",
+            "SESSIONS_HTTPS": "yes",
+            "SESSIONS_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
+            "UNRELATED": "x",
+        }
+    )
+    assert c.idle_timeout == 4.0 and c.touch_interval == 1.5 and c.https is True
+    assert c.trusted_proxies == (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
+
+
+def test_to_env_round_trips():
+    c = Config(db_path="/tmp/x.db", idle_timeout=5, touch_interval=1, trusted_proxies=(ipaddress.ip_network("::1"),))
+    assert Config.from_env(c.to_env()) == c
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"idle_timeout": "0"}, "idle_timeout must be positive"),
+        ({"absolute_timeout": "-1"}, "absolute_timeout must be positive"),
+        ({"touch_interval": "-1"}, "touch_interval must not be negative"),
+        ({"idle_timeout": "60", "touch_interval": "60"}, "touch_interval must be shorter"),
+        ({"scrypt_n": "1000"}, "power of two"),
+        ({"idle_timeout": "soon"}, "is not a valid float"),
+        ({"https": "maybe"}, "is not a valid bool"),
+        ({"trusted_proxies": "proxy.local"}, "not an IP address"),
+        ({"colour": "blue"}, "unknown setting"),
+    ],
+)
+def test_invalid_settings_are_refused_with_a_clear_message(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Config.from_mapping(settings)
