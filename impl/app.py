@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import bottle
 
-from . import devices, routes
+from . import devices, pages, routes
 from .accounts import Accounts
 from .config import Config
 from .errors import STATUS_MESSAGES, ApiError
@@ -170,5 +170,6 @@ def create_app(
 
     app.install(json_api)
     routes.install(app, services)
+    pages.install(app, services)
     return app
 
