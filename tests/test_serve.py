@@ -1,0 +1,140 @@
+"""run_server.py as a user starts it: its output, its options, and correctness across worker processes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_server(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, str]:
+    """Start run_server.py; return the process, its base URL and its second line."""
+    # stderr to a file: an unread pipe would fill up and stall the server.
+    errors = open(tmp_path / "stderr.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(tmp_path / "s.db"),
+         "--scrypt-n", "1024", "--no-access-log", *args],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+        cwd=tmp_path,  # not the repo: it must not depend on the current directory
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    errors.close()
+    first = proc.stdout.readline().strip()
+    second = proc.stdout.readline().strip()
+    if not first.startswith("listening on http://"):
+        stop(proc)
+        log = (tmp_path / "stderr.log").read_text()[-2000:]
+        raise AssertionError(f"unexpected first line {first!r}; stderr: {log}")
+    return proc, first.removeprefix("listening on "), second
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[str]:
+    proc, url, _ = start_server(tmp_path, "--workers", "2", "--threads", "4")
+    yield url
+    stop(proc)
+
+
+def login(url: str, email: str, user_agent: str = "curl/8") -> str:
+    r = requests.post(f"{url}/login", json={"email": email, "password": "correct horse"},
+                      headers={"User-Agent": user_agent}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.cookies["session"]
+
+
+def test_first_line_is_the_url_and_second_is_where_data_lives(tmp_path):
+    proc, url, second = start_server(tmp_path, "--workers", "1")
+    try:
+        assert requests.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
+        assert second == f"data in {tmp_path / 's.db'}"
+    finally:
+        stop(proc)
+
+
+def test_debug_server_mode_serves_the_same_app(tmp_path):
+    proc, url, _ = start_server(tmp_path, "--debug-server")
+    try:
+        assert requests.get(f"{url}/me", timeout=5).status_code == 401
+    finally:
+        stop(proc)
+
+
+def test_help_documents_every_setting():
+    out = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for flag in ["--host", "--port", "--db", "--idle-timeout", "--absolute-timeout", "--touch-interval",
+                 "--trusted-proxy", "--https-cookies", "--workers", "--threads"]:
+        assert flag in out
+    assert "SESSIONS_IDLE_TIMEOUT" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--idle-timeout", "10", "--touch-interval", "60"], "touch_interval must be shorter"),
+        (["--trusted-proxy", "my-proxy"], "not an IP address"),
+        (["--workers", "0"], "at least 1"),
+    ],
+)
+def test_bad_settings_exit_2_with_a_one_line_reason(tmp_path, args, message):
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(tmp_path / "s.db"), *args],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unusable_database_path_exits_2_with_a_one_line_reason(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(blocker / "s.db")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "cannot open database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_revocation_holds_in_every_worker_on_the_very_next_requests(server):
+    requests.post(f"{server}/signup", json={"email": "ann@example.com", "password": "correct horse"}, timeout=10)
+    victims = [login(server, "ann@example.com") for _ in range(5)]
+    keeper = login(server, "ann@example.com")
+
+    def me(token: str) -> int:
+        # A fresh connection each time, so the kernel spreads them over workers.
+        return requests.get(f"{server}/me", cookies={"session": token}, timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(me, victims * 10)) == {200}  # every worker has seen them alive
+        r = requests.post(f"{server}/me/sessions/revoke-all", cookies={"session": keeper}, timeout=10)
+        assert r.status_code == 200 and r.json()["revoked"] == 5
+        assert set(pool.map(me, victims * 40)) == {401}
+        assert set(pool.map(me, [keeper] * 40)) == {200}
+
+
+def test_concurrent_logins_across_workers_are_all_kept(server):
+    requests.post(f"{server}/signup", json={"email": "bob@example.com", "password": "correct horse"}, timeout=10)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        tokens = list(pool.map(lambda i: login(server, "bob@example.com", f"agent-{i}"), range(100)))
+    assert len(set(tokens)) == 100
+    listed = requests.get(f"{server}/me/sessions", cookies={"session": tokens[0]}, timeout=10).json()
+    assert len(listed) == 100
+    assert sum(s["isCurrent"] for s in listed) == 1
