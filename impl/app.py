@@ -36,6 +36,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+_SECURITY_HEADERS = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items()]
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ def json_body(payload: Any) -> str:
 
 def error_response(status: int, message: str) -> bottle.HTTPResponse:
     """Return a complete JSON error response, for guards that run outside a route."""
-    headers = {"Content-Type": "application/json", **SECURITY_HEADERS}
-    return bottle.HTTPResponse(json_body({"error": message}), status=status, **headers)
+    return bottle.HTTPResponse(json_body({"error": message}), status=status, Content_Type="application/json")
 
 
 class JsonBottle(bottle.Bottle):
@@ -70,34 +70,39 @@ class JsonBottle(bottle.Bottle):
             log.error("%s %s failed with %s", bottle.request.method, bottle.request.path, res.status_line)
         message = STATUS_MESSAGES.get(res.status_code, res.status_line.partition(" ")[2] or "Error.")
         bottle.response.content_type = "application/json"
-        for name, value in SECURITY_HEADERS.items():
-            bottle.response.set_header(name, value)
         return json_body({"error": message})
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        """Serve one request and write its access-log line (never its query or headers)."""
-        if not self.services.config.access_log:
-            return super().wsgi(environ, start_response)
-        started = time.perf_counter()
-        status = ["-"]
+        """Serve one request: add the headers every response carries, write the access-log line.
 
-        def recording_start_response(line: str, headers: list, exc_info: Any = None) -> Any:
-            status[0] = line.split(" ", 1)[0]
+        Done here, on the header list itself, rather than through Bottle's
+        response object: it covers every answer, errors and crashes included,
+        and costs a fraction of Bottle's header machinery.
+        """
+        started = time.perf_counter()
+        status = "-"
+
+        def finish(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = line[:3]
+            present = {name.lower() for name, _ in headers}
+            headers.extend(header for key, header in _SECURITY_HEADERS if key not in present)
             return start_response(line, headers, exc_info)
 
         try:
-            return super().wsgi(environ, recording_start_response)
+            return super().wsgi(environ, finish)
         finally:
-            access_log.info(
-                "%s %s %s %.1fms",
-                environ.get("REQUEST_METHOD", "-"),
-                # The path only, re-quoted: a query string is the client's to
-                # fill and could carry secrets, and a decoded %0A in a path
-                # would forge a second log line.
-                quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe=_LOG_SAFE),
-                status[0],
-                (time.perf_counter() - started) * 1000,
-            )
+            if self.services.config.access_log:
+                access_log.info(
+                    "%s %s %s %.1fms",
+                    environ.get("REQUEST_METHOD", "-"),
+                    # The path only, re-quoted: a query string is the client's
+                    # to fill and could carry secrets, and a decoded %0A in a
+                    # path would forge a second log line.
+                    quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe=_LOG_SAFE),
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                )
 
 
 def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -161,12 +166,6 @@ def create_app(
         # before it can change anything.
         if environ["REQUEST_METHOD"] in _UNSAFE_METHODS and is_cross_site(environ, config):
             raise error_response(403, "Cross-site request refused.")
-
-    @app.hook("after_request")
-    def secure_headers() -> None:
-        for name, value in SECURITY_HEADERS.items():
-            if name not in bottle.response.headers:
-                bottle.response.set_header(name, value)
 
     app.install(json_api)
     routes.install(app, services)

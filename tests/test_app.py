@@ -191,3 +191,23 @@ def test_two_apps_on_one_database_see_each_others_revocations(make_app):
     assert phone.request("GET", "/me").status == 401
     phone_on_b = Client(worker_b, token=phone.token)
     assert phone_on_b.request("GET", "/me").status == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("GET", "/healthz", {}, 200),
+        ("GET", "/me", {}, 401),
+        ("GET", "/no/such/route", {}, 404),
+        ("PUT", "/me", {}, 405),
+        ("POST", "/logout", {"Origin": "http://evil.example"}, 403),
+        ("POST", "/signup", {"Content-Length": "70000"}, 413),
+    ],
+)
+def test_every_answer_is_json_and_uncacheable(client_for, method, path, headers, status):
+    response = client_for().request(method, path, headers=headers)
+    assert response.status == status
+    assert response.header("Content-Type") == "application/json"
+    assert response.header("Cache-Control") == "no-store"
+    assert response.header("X-Content-Type-Options") == "nosniff"
+    assert isinstance(response.json, dict)
