@@ -13,7 +13,6 @@ Rules kept here (the store only executes them):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import re
@@ -21,7 +20,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import devices
 from .config import Config
@@ -37,8 +36,7 @@ _PUBLIC_ID_BYTES = 16
 _PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):
     """A live session as the routes see it (never with its token)."""
 
     id: str
@@ -52,20 +50,11 @@ class Session:
 
     @classmethod
     def from_row(cls, row: SessionRow, token_hash: bytes) -> "Session":
-        return cls(
-            id=row.id,
-            user_id=row.user_id,
-            email=row.email,
-            ip=row.ip,
-            device_name=row.device_name,
-            created_at=row.created_at / 1000,
-            last_active_at=row.last_active_at / 1000,
-            token_hash=token_hash,
-        )
+        id_, user_id, email, ip, device_name, created_ms, last_active_ms = row
+        return cls(id_, user_id, email, ip, device_name, created_ms / 1000, last_active_ms / 1000, token_hash)
 
 
-@dataclass(frozen=True)
-class ListedSession:
+class ListedSession(NamedTuple):
     """A session as listed to its owner; holds no token, not even its hash."""
 
     id: str
@@ -130,7 +119,7 @@ class SessionManager:
             return None
         stale_before = now_ms - int(self.config.touch_interval * 1000)
         if row.last_active_at < stale_before and self._touch(token_hash, now_ms, stale_before, cutoffs):
-            row = dataclasses.replace(row, last_active_at=now_ms)
+            row = row._replace(last_active_at=now_ms)
         return Session.from_row(row, token_hash)
 
     def _touch(self, token_hash: bytes, now_ms: int, stale_before: int, cutoffs: Cutoffs) -> bool:
