@@ -1,0 +1,3 @@
+"""Black-box HTTP conformance suite for the sessions API contract (docs/sessions-api.md)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""The suite's command-line options, shared by the pytest plugin and `python -m conformance`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import rules
+
+ENV_BASE_URL = "CONFORMANCE_BASE_URL"
+
+# (flags, argparse keyword arguments): pytest_addoption and `python -m conformance`
+# both build their options from this one table.
+OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("--base-url",),
+        dict(
+            metavar="URL",
+            default=None,
+            help="server under test, path prefix allowed (e.g. --base-url http://localhost:3000/api); "
+            f"default: ${ENV_BASE_URL}, else the suite starts the reference server (python -m impl) itself",
+        ),
+    ),
+    (
+        ("--level",),
+        dict(
+            choices=[rules.CORE, rules.HARDENING],
+            default=None,
+            help="core (default): MUST rules decide the exit code, hardening failures show as WARN; "
+            "hardening: the HARD-* (SHOULD) rules count too (e.g. --level hardening)",
+        ),
+    ),
+    (
+        ("--rule",),
+        dict(
+            action="append",
+            default=[],
+            metavar="ID",
+            help="run only this rule: an ID or a glob, repeatable (e.g. --rule CORE-REVOKE --rule 'HARD-*')",
+        ),
+    ),
+    (
+        ("--list-rules",),
+        dict(action="store_true", default=False, help="print the rule table and exit (e.g. --list-rules)"),
+    ),
+    (
+        ("--cookie-name",),
+        dict(
+            metavar="NAME",
+            default=None,
+            help="the session cookie's name (e.g. --cookie-name sid); default: learnt from the first "
+            "login's Set-Cookie, else `session`",
+        ),
+    ),
+    (
+        ("--user",),
+        dict(
+            action="append",
+            default=[],
+            metavar="EMAIL:PASSWORD",
+            help="an existing account, for targets without /signup; give two "
+            "(e.g. --user a@example.com:secret1 --user b@example.com:secret2); signup tests then skip",
+        ),
+    ),
+    (
+        ("--idle-timeout",),
+        dict(
+            type=float,
+            default=None,
+            metavar="S",
+            help="the target's idle timeout in seconds; switches on the HARD-IDLE checks, which wait it out "
+            "(e.g. --idle-timeout 4)",
+        ),
+    ),
+    (
+        ("--absolute-timeout",),
+        dict(
+            type=float,
+            default=None,
+            metavar="S",
+            help="the target's absolute timeout in seconds; switches on the HARD-ABSOLUTE checks "
+            "(e.g. --absolute-timeout 8)",
+        ),
+    ),
+    (
+        ("--touch-interval",),
+        dict(
+            type=float,
+            default=None,
+            metavar="S",
+            help="how often the target refreshes lastActiveAt, in seconds; switches on the checks that "
+            "lastActiveAt moves (e.g. --touch-interval 1)",
+        ),
+    ),
+    (
+        ("--https",),
+        dict(
+            action="store_true",
+            default=False,
+            help="the target is served over TLS (implied by an https:// base URL): the cookie must be Secure "
+            "and the target's origin is https:// (e.g. --https)",
+        ),
+    ),
+    (
+        ("--expect-failures",),
+        dict(
+            metavar="FILE",
+            default=None,
+            help="rules this implementation is known to fail, one `RULE-ID reason` per line; they show as "
+            "XFAIL, and a listed rule that passes fails the run (e.g. --expect-failures known-gaps.txt)",
+        ),
+    ),
+    (
+        ("--json-report",),
+        dict(
+            metavar="FILE",
+            default=None,
+            help="write the per-rule results as JSON (e.g. --json-report report.json)",
+        ),
+    ),
+]

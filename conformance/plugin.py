@@ -1,0 +1,694 @@
+"""pytest plugin of the conformance suite: options, rule markers, the target, outcomes and reports.
+
+Theory of operation:
+
+1. Every test carries exactly one `@pytest.mark.rule("ID")`; its level comes from
+   the ID's prefix (CORE-* is core, HARD-* is hardening).
+2. `--rule` deselects tests of other rules; `--level` never deselects: at level
+   core the hardening tests still run, and their failures become WARN.
+3. A failure that does not count (WARN, or XFAIL from --expect-failures) is turned
+   into an xfailed report, so pytest's exit status, its terminal line and JUnit
+   all treat it as not-a-failure; the suite keeps the original message.
+4. A rule FAILs if any of its tests failed (and it is neither WARN nor XFAIL),
+   is SKIP if all its tests skipped, and PASSes otherwise.
+5. The run exits 1 when a rule failed, or an --expect-failures entry is stale
+   (the rule passed) or names no rule; 2 when it could not run.
+
+--expect-failures FILE lists the rules an implementation is known to fail, one
+per line: the rule ID, whitespace, and the reason (free text). Blank lines and
+lines starting with `#` are ignored:
+
+    # my-server 1.4: known gaps
+    HARD-CORS      echoes any Origin (issue #12)
+    HARD-IDLE      no idle timeout yet
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conformance import expect, rules
+from conformance.options import ENV_BASE_URL, OPTIONS
+from conformance.client import AGENTS, Agent, Device, Target, TransportError, User, parse_set_cookie
+from conformance.client import random_email, random_password
+
+# The reference server is started from the directory holding both packages.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_TIMEOUT = 20.0
+# When the suite starts the reference itself it knows its refresh interval; one
+# second keeps the CORE-LAST-ACTIVE and ordering checks to a couple of seconds.
+SELF_STARTED_TOUCH_INTERVAL = 1.0
+
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "sessions API conformance suite")
+    for flags, kwargs in OPTIONS:
+        try:
+            group.addoption(*flags, **kwargs)
+        except ValueError:
+            # Another plugin (pytest-base-url) owns the flag: share its value.
+            pass
+
+
+# --- pure pieces: expectations and outcomes -------------------------------------
+
+
+def parse_expectations(text: str, source: str = "expect-failures") -> tuple[dict[str, str], list[str]]:
+    """Return ({rule ID: reason}, [problems]) for an --expect-failures file's text."""
+    expected: dict[str, str] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        rule_id, _, reason = stripped.partition(" ")
+        if "\t" in rule_id:
+            rule_id, _, rest = rule_id.partition("\t")
+            reason = rest + " " + reason
+        rule_id = rule_id.strip().upper()
+        reason = reason.strip() or f"listed in {source}"
+        if rule_id not in rules.RULES:
+            problems.append(f"{source}:{number}: {rule_id!r} names no rule of the contract (see --list-rules)")
+            continue
+        expected[rule_id] = reason
+    return expected, problems
+
+
+@dataclass
+class TestRecord:
+    """What one test did: outcome before conversion, and why."""
+
+    name: str
+    rule: str
+    outcome: str = "pass"  # pass / fail / skip, as the target behaved
+    message: str = ""
+    shown_as: str = "pass"  # pass / fail / skip / warn / xfail, as reported
+
+
+def rule_outcome(rule_id: str, tests: list[TestRecord], level: str, expected: dict[str, str]) -> tuple[str, str]:
+    """Aggregate a rule's tests into (outcome, message)."""
+    failed = [test for test in tests if test.outcome == "fail"]
+    if failed:
+        first = f"{failed[0].name}: {failed[0].message}"
+        if rule_id in expected:
+            return "xfail", f"expected to fail ({expected[rule_id]}); {first}"
+        if rules.level_of(rule_id) == rules.HARDENING and level == rules.CORE:
+            return "warn", first
+        return "fail", first
+    ran = [test for test in tests if test.outcome != "skip"]
+    if not ran:
+        reasons = sorted({test.message for test in tests if test.message})
+        return "skip", "; ".join(reasons)
+    return "pass", ""
+
+
+def counts_as_failure(rule_id: str, level: str, expected: dict[str, str]) -> bool:
+    """Whether a failing test of this rule fails the run."""
+    if rule_id in expected:
+        return False
+    return not (rules.level_of(rule_id) == rules.HARDENING and level == rules.CORE)
+
+
+def summary_line(summary: dict[str, int]) -> str:
+    """Return "21 passed, 1 failed, 2 warned, 3 skipped"; counts beyond the first two only when non-zero."""
+    parts = [f"{summary['passed']} passed", f"{summary['failed']} failed"]
+    for key, word in (("warned", "warned"), ("skipped", "skipped"), ("xfailed", "expected failures")):
+        if summary[key]:
+            parts.append(f"{summary[key]} {word}")
+    return ", ".join(parts)
+
+
+# --- the run's state --------------------------------------------------------------
+
+
+@dataclass
+class RunState:
+    level: str
+    selected: list[str]
+    expected: dict[str, str]
+    problems: list[str]
+    json_report: str | None
+    target: Target | None = None
+    server: "ReferenceServer | None" = None
+    tests: dict[str, TestRecord] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+STATE = pytest.StashKey[RunState]()
+_LOG_KEY = pytest.StashKey[str]()
+
+
+def _state(config: pytest.Config) -> RunState:
+    return config.stash[STATE]
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.option.list_rules:
+        print(rules.format_table())
+        return 0
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rule(id): the contract rule (CORE-… or HARD-…) this test checks")
+    option = config.option
+    level = option.level or rules.CORE
+    # pytest's own --strict (strict mode) is read as the suite's --strict too.
+    if option.level is None and _pytest_strict(config):
+        level = rules.HARDENING
+    try:
+        selected = rules.select(option.rule)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    for spec in option.user:
+        email, sep, password = spec.partition(":")
+        if not sep or not email or not password:
+            raise pytest.UsageError(f"--user expects EMAIL:PASSWORD, got {spec!r}")
+    for name in ("idle_timeout", "absolute_timeout", "touch_interval"):
+        value = getattr(option, name)
+        if value is not None and (value < 0 or (value == 0 and name != "touch_interval")):
+            raise pytest.UsageError(f"--{name.replace('_', '-')} must be positive, got {value:g}")
+    if option.idle_timeout is not None and option.touch_interval is not None:
+        if option.idle_timeout < 2 * option.touch_interval:
+            # The contract: idle time is known only to within the refresh interval.
+            raise pytest.UsageError("--idle-timeout must be at least twice --touch-interval (see HARD-IDLE)")
+    if option.cookie_name is not None and (not option.cookie_name or any(ch in option.cookie_name for ch in "=; ,\t")):
+        raise pytest.UsageError(f"--cookie-name {option.cookie_name!r} is not a cookie name")
+    expected: dict[str, str] = {}
+    problems: list[str] = []
+    if option.expect_failures:
+        try:
+            text = Path(option.expect_failures).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise pytest.UsageError(f"--expect-failures: cannot read {option.expect_failures}: {exc.strerror}") from None
+        expected, problems = parse_expectations(text, option.expect_failures)
+    base_url = option.base_url or os.environ.get(ENV_BASE_URL) or None
+    if base_url:
+        try:
+            Target(base_url)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--base-url: {exc}") from None
+    config.stash[STATE] = RunState(level, selected, expected, problems, option.json_report)
+
+
+def _pytest_strict(config: pytest.Config) -> bool:
+    try:
+        return config.getini("strict") is True
+    except ValueError:
+        return False
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(STATE, None)
+    if state is None or state.target is None:
+        return []
+    target = state.target
+    return [f"conformance: {target.base_url} (level {state.level}, cookie {target.cookie_name!r})"]
+
+
+# --- the target -------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if config.option.collectonly or STATE not in config.stash:
+        return
+    state = _state(config)
+    option = config.option
+    base_url = option.base_url or os.environ.get(ENV_BASE_URL) or None
+    touch_interval = option.touch_interval
+    if base_url is None:
+        touch_interval = _self_started_touch_interval(option)
+        state.server = ReferenceServer(option, touch_interval)
+        config.add_cleanup(state.server.stop)
+        base_url = state.server.start()
+    target = Target(
+        base_url,
+        cookie_name=option.cookie_name or "session",
+        cookie_name_declared=option.cookie_name is not None,
+        https=option.https,
+        idle_timeout=option.idle_timeout,
+        absolute_timeout=option.absolute_timeout,
+        touch_interval=touch_interval,
+        users=[tuple(spec.split(":", 1)) for spec in option.user],
+    )
+    probe = Device(target, label="reachability check")
+    try:
+        probe.get("/me", cookie=None)
+    except TransportError:
+        _exit_quietly(config, f"cannot reach {target.base_url}/: {target.log.items[-1].error}")
+    finally:
+        probe.close()
+    if not target.cookie_name_declared:
+        target.cookie_name = _learn_cookie_name(target)
+    target.log.clear()
+    state.target = target
+
+
+def _exit_quietly(config: pytest.Config, message: str) -> None:
+    """Stop the run with exit status 2 and one line saying why."""
+    config.stash[_QUIET_EXIT] = True
+    pytest.exit(message, returncode=2)
+
+
+_QUIET_EXIT = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # pytest prints an Exit raised before the session began twice (on stderr and
+    # as a "!!! Exit: …" banner); one line is what a student should see.
+    if config.stash.get(_QUIET_EXIT, False):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None
+
+
+def _self_started_touch_interval(option: Any) -> float:
+    if option.touch_interval is not None:
+        return option.touch_interval
+    if option.idle_timeout is not None:
+        return min(SELF_STARTED_TOUCH_INTERVAL, option.idle_timeout / 2)
+    return SELF_STARTED_TOUCH_INTERVAL
+
+
+def _learn_cookie_name(target: Target) -> str:
+    """Log in once and take the session cookie's name from Set-Cookie; `session` if that fails."""
+    device = Device(target, label="cookie-name probe")
+    try:
+        if target.users:
+            email, password = target.users[0]
+        else:
+            email, password = random_email("conf-probe"), random_password()
+            if device.signup(email, password).status_code != 201:
+                return target.cookie_name
+        response = device.login(email, password, cookie=None, follow_cookies=False)
+        cookies = [parse_set_cookie(raw) for raw in device.set_cookies(response)]
+        cookies = [(name, value, attrs) for name, value, attrs in cookies if name and value]
+        if response.status_code != 200 or not cookies:
+            return target.cookie_name
+        names = [name for name, _, _ in cookies]
+        if target.cookie_name in names:
+            chosen = target.cookie_name
+        elif len(cookies) == 1:
+            chosen = names[0]
+        else:
+            http_only = [name for name, _, attrs in cookies if "httponly" in attrs]
+            chosen = (http_only or names)[0]
+        # Leave no session behind on a shared server.
+        token = next(value for name, value, _ in cookies if name == chosen)
+        target.redact.add(token)
+        target.cookie_name = chosen
+        device.logout(cookie=token, follow_cookies=False)
+        return chosen
+    except TransportError:
+        return target.cookie_name
+    finally:
+        device.close()
+
+
+class ReferenceServer:
+    """The reference server (python -m impl), started on a free port with a throw-away database.
+
+    It runs with `--scrypt-n 1024` only to keep the self-started run fast: the
+    password-hashing cost is not something any rule checks.
+    """
+
+    def __init__(self, option: Any, touch_interval: float) -> None:
+        self.tmpdir = tempfile.TemporaryDirectory(prefix="conformance-")
+        self.args = [
+            sys.executable, "-m", "impl",
+            "--host", "127.0.0.1",
+            "--port", "0",
+            "--db", os.path.join(self.tmpdir.name, "sessions.db"),
+            "--touch-interval", f"{touch_interval:g}",
+            "--scrypt-n", "1024",
+        ]  # fmt: skip
+        if option.idle_timeout is not None:
+            self.args += ["--idle-timeout", f"{option.idle_timeout:g}"]
+        if option.absolute_timeout is not None:
+            self.args += ["--absolute-timeout", f"{option.absolute_timeout:g}"]
+        self.process: subprocess.Popen[str] | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
+        self.stdout_lines: queue.Queue[str | None] = queue.Queue()
+
+    def start(self) -> str:
+        """Start the server and return its URL, or exit the run with status 2."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            self.process = subprocess.Popen(
+                self.args,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except OSError as exc:
+            pytest.exit(f"cannot start the reference server ({' '.join(self.args[:3])}): {exc}", returncode=2)
+        # Both pipes are drained for the server's whole life: a full pipe
+        # would block it (its access log goes to stderr).
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            try:
+                line = self.stdout_lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+                why = f"it printed no `listening on` line within {SERVER_START_TIMEOUT:g} s"
+            else:
+                why = "it exited before listening"
+            if line is not None and line.startswith("listening on "):
+                return line.split("listening on ", 1)[1].strip()
+            if line is None or time.monotonic() > deadline:
+                self.stop()
+                tail = "".join(self.stderr_tail).strip()[-2000:]
+                message = (
+                    f"no --base-url given and the reference server did not start ({why}); "
+                    f"pass --base-url URL or set {ENV_BASE_URL}"
+                )
+                if tail:
+                    message += "\n--- its stderr ---\n" + tail
+                pytest.exit(message, returncode=2)
+
+    def _pump_stdout(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.stdout_lines.put(line)
+        self.stdout_lines.put(None)
+
+    def _pump_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_tail.append(line)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None:
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+        self.tmpdir.cleanup()
+
+
+# --- collection ---------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    keep, drop = [], []
+    for item in items:
+        markers = list(item.iter_markers("rule"))
+        if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].args[0] not in rules.RULES:
+            found = ", ".join(repr(m.args) for m in markers) or "none"
+            raise pytest.UsageError(f"{item.nodeid}: needs exactly one @pytest.mark.rule(ID) with a known ID, found {found}")
+        rule_id = markers[0].args[0]
+        if rule_id in state.selected:
+            keep.append(item)
+            item.user_properties.append(("rule", rule_id))
+            item.user_properties.append(("level", rules.level_of(rule_id)))
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _rule_of(item: pytest.Item) -> str:
+    return next(item.iter_markers("rule")).args[0]
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Target:
+    """The server under test, as declared by the options."""
+    state = _state(request.config)
+    if state.target is None:
+        pytest.exit("the conformance target was not set up (was the run started with --collect-only?)", returncode=2)
+    return state.target
+
+
+@pytest.fixture(autouse=True)
+def _exchange_log(target: Target) -> Iterator[None]:
+    # Each test's failure report shows that test's exchanges only.
+    target.log.clear()
+    yield
+
+
+@pytest.fixture
+def new_device(target: Target) -> Iterator[Any]:
+    """Return a factory of fresh, logged-out devices: new_device(agent=None, label=None)."""
+    devices: list[Device] = []
+
+    def make(agent: Agent | str | None = None, label: str | None = None) -> Device:
+        device = Device(target, agent, label)
+        devices.append(device)
+        return device
+
+    yield make
+    for device in devices:
+        device.close()
+
+
+@pytest.fixture
+def signup_available(target: Target) -> None:
+    """Skip the test when the target is run without /signup (--user accounts given)."""
+    if not target.signup_available:
+        pytest.skip("--user accounts given: the target has no /signup to check")
+
+
+@pytest.fixture
+def new_user(target: Target, new_device: Any) -> Any:
+    """Return a factory of users: new_user() signs up a random account, or hands out a --user account."""
+    handed_out = 0
+
+    def make() -> User:
+        nonlocal handed_out
+        if target.users:
+            if handed_out >= len(target.users):
+                pytest.skip(f"this check needs {handed_out + 1} accounts: give --user EMAIL:PASSWORD once more")
+            email, password = target.users[handed_out]
+            handed_out += 1
+            return _reset_account(target, new_device, email, password)
+        email, password = random_email(), random_password()
+        device = new_device(label="signup helper")
+        body = expect.ok_object(device.signup(email, password), 201, why="setting up a user for this check")
+        if "id" not in body:
+            raise AssertionError(f"POST /signup answered 201 without an \"id\": {body!r}")
+        return User(email, password, str(body["id"]))
+
+    return make
+
+
+def _reset_account(target: Target, new_device: Any, email: str, password: str) -> User:
+    """Log in to a shared --user account and end its other sessions, so each test starts clean."""
+    device = new_device(label="account reset")
+    response = device.login(email, password)
+    if response.status_code != 200 or device.token is None:
+        raise AssertionError(f"cannot log in to --user account {email}: POST /login answered {response.status_code}")
+    body = expect.ok_object(device.me())
+    device.revoke_all()
+    device.logout()
+    return User(email, password, str(body.get("id")))
+
+
+@pytest.fixture
+def login(new_device: Any) -> Any:
+    """Return a factory of logged-in devices: login(user, agent=None, label=None)."""
+
+    def make(user: User, agent: Agent | str | None = None, label: str | None = None, **kwargs: Any) -> Device:
+        device = new_device(agent, label)
+        response = device.login(user.email, user.password, **kwargs)
+        expect.status(response, 200, why="logging in for this check")
+        if device.token is None:
+            cookie = device.target.cookie_name
+            raise AssertionError(f"POST /login answered 200 but set no usable `{cookie}` cookie")
+        return device
+
+    return make
+
+
+@pytest.fixture
+def agents() -> list[Agent]:
+    """The realistic User-Agents the suite simulates, in a fixed order."""
+    return list(AGENTS)
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    state = item.config.stash.get(STATE, None)
+    if state is None or item.get_closest_marker("rule") is None:
+        return report
+    rule_id = _rule_of(item)
+    record = state.tests.setdefault(item.nodeid, TestRecord(item.name, rule_id))
+    if report.skipped and not hasattr(report, "wasxfail"):
+        record.outcome = record.shown_as = "skip"
+        record.message = _skip_reason(report)
+    elif report.failed:
+        if record.outcome != "fail":
+            record.outcome = "fail"
+            message = ("setup: " if report.when == "setup" else "") + _failure_message(report)
+            record.message = _redact(state, message)
+        _explain(report, item, state, rule_id)
+        if counts_as_failure(rule_id, state.level, state.expected):
+            record.shown_as = "fail"
+        else:
+            record.shown_as = "xfail" if rule_id in state.expected else "warn"
+            tag = "XFAIL" if rule_id in state.expected else "WARN"
+            report.outcome = "skipped"
+            report.wasxfail = f"{tag} {rule_id}: {record.message}"
+    return report
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr)
+    first = next((line for line in text.splitlines() if line.strip()), "failed")
+    head, sep, rest = first.partition(": ")
+    if sep and " " not in head and (head.endswith("Error") or head.endswith("Exception") or head == "Failed"):
+        first = rest
+    return first.strip()[:400]
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = longrepr[2]
+        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+    return str(longrepr or "")
+
+
+def _explain(report: pytest.TestReport, item: pytest.Item, state: RunState, rule_id: str) -> None:
+    """Add the rule's text and the test's HTTP exchanges to a failure report, with tokens shortened.
+
+    The report becomes plain text: pytest's assertion introspection prints the
+    values it compared, and a session token must not reach a CI log that way.
+    """
+    rule = rules.RULES[rule_id]
+    text = str(report.longrepr).rstrip()
+    text += f"\n\n--- rule {rule_id} ({rule.level}): {rule.title} ---\n{rule.text}"
+    if state.target is not None and state.target.log.items:
+        text += "\n\n--- HTTP exchanges of this test (tokens shortened) ---\n"
+        text += state.target.log.format(state.target.redact)
+    report.longrepr = _redact(state, text)
+
+
+def _redact(state: RunState, text: str) -> str:
+    return state.target.redact(text) if state.target is not None else text
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or session.config.option.collectonly:
+        return
+    by_rule: dict[str, list[TestRecord]] = {}
+    for record in state.tests.values():
+        by_rule.setdefault(record.rule, []).append(record)
+    state.results = []
+    for rule_id in rules.RULES:
+        if rule_id not in by_rule:
+            continue
+        outcome, message = rule_outcome(rule_id, by_rule[rule_id], state.level, state.expected)
+        state.results.append(
+            {
+                "id": rule_id,
+                "level": rules.level_of(rule_id),
+                "title": rules.RULES[rule_id].title,
+                "outcome": outcome,
+                "message": message,
+                "tests": [
+                    {"name": test.name, "outcome": test.shown_as, "message": test.message} for test in by_rule[rule_id]
+                ],
+            }
+        )
+        if rule_id in state.expected and outcome == "pass":
+            state.problems.append(
+                f"--expect-failures lists {rule_id} ({state.expected[rule_id]}) but it passed: remove the stale entry"
+            )
+    failed = any(result["outcome"] == "fail" for result in state.results)
+    status = int(session.exitstatus)
+    if status in (0, 1):
+        status = 1 if failed or state.problems else 0
+    session.exitstatus = status
+    state.exit_code = status if status in (0, 1) else 2
+    if state.json_report:
+        _write_json_report(state, state.json_report)
+
+
+def _summary(state: RunState) -> dict[str, int]:
+    counts = collections.Counter(result["outcome"] for result in state.results)
+    return {
+        "passed": counts["pass"],
+        "failed": counts["fail"],
+        "warned": counts["warn"],
+        "skipped": counts["skip"],
+        "xfailed": counts["xfail"],
+    }
+
+
+def _write_json_report(state: RunState, path: str) -> None:
+    report = {
+        "target": state.target.base_url if state.target is not None else None,
+        "level": state.level,
+        "rules": state.results,
+        "summary": _summary(state),
+        "problems": state.problems,
+        "exit_code": state.exit_code,
+    }
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.results:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section(f"conformance: {state.target.base_url if state.target else '?'} (level {state.level})")
+    width = max(len(result["id"]) for result in state.results)
+    marks = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP", "xfail": "XFAIL"}
+    colours = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "yellow", "xfail": "yellow"}
+    for result in state.results:
+        mark = marks[result["outcome"]]
+        write(f"{mark:<5} {result['id']:<{width}}  {result['title']}", **{colours[result["outcome"]]: True})
+        if result["message"]:
+            message = result["message"]
+            write(f"{'':<5} {'':<{width}}  {message if len(message) <= 200 else message[:200] + '…'}")
+    for problem in state.problems:
+        write(f"ERROR {problem}", red=True)
+    write(summary_line(_summary(state)), bold=True)

@@ -1,0 +1,201 @@
+"""HARD-BAD-INPUT: malformed or oversized input gets a JSON 4xx, never a 5xx, and changes nothing."""
+
+import json
+
+import pytest
+
+from conformance import expect
+from conformance.client import random_email, random_password
+
+pytestmark = pytest.mark.rule("HARD-BAD-INPUT")
+
+LIMIT = 64 * 1024
+
+
+def _malformed(email, password):
+    """Bodies that are not valid JSON, each naming `email` so a check can see nothing was created."""
+    good = json.dumps({"email": email, "password": password})
+    return {
+        "truncated": good[:-1].encode(),
+        "trailing-garbage": (good + " x").encode(),
+        "single-quotes": good.replace('"', "'").encode(),
+        "invalid-utf8": good.replace(password, "\udcff").encode("utf-8", "surrogateescape"),
+        "unquoted-key": good.replace('"email"', "email", 1).encode(),
+        "deeply-nested": good.replace(f'"{password}"', "[" * 50_000 + "]" * 50_000).encode(),
+        "huge-integer": good.replace(f'"{password}"', "9" * 5000).encode(),
+    }
+
+
+MALFORMED = list(_malformed("a@example.com", "password-1"))
+
+WRONG_TYPES = {
+    "operator-email": lambda email, password: {"email": {"$ne": None}, "password": password},
+    "operator-password": lambda email, password: {"email": email, "password": {"$ne": None}},
+    "array-password": lambda email, password: {"email": email, "password": [password]},
+    "number-password": lambda email, password: {"email": email, "password": 1e999},
+    "boolean-password": lambda email, password: {"email": email, "password": True},
+}
+
+
+def _padded(email, password, size):
+    """Return a JSON object of exactly `size` bytes holding the credentials and padding."""
+    body = {"email": email, "password": password, "padding": ""}
+    body["padding"] = "x" * (size - len(json.dumps(body).encode()))
+    data = json.dumps(body).encode()
+    assert len(data) == size
+    return data
+
+
+def _post_raw(device, path, data, **kwargs):
+    return device.post(path, data=data, headers={"Content-Type": "application/json", **kwargs.pop("headers", {})}, **kwargs)
+
+
+def _signup_still_free(new_device, email):
+    response = new_device().signup(email, random_password())
+    expect.status(response, 201, why=f"the refused request must not have created {email}")
+
+
+@pytest.mark.usefixtures("signup_available")
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_malformed_json_signup_gets_4xx_and_creates_nothing(new_device, kind):
+    email = random_email()
+    expect.client_error(_post_raw(new_device(), "/signup", _malformed(email, random_password())[kind]))
+    _signup_still_free(new_device, email)
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_malformed_json_login_gets_4xx_and_no_session(new_user, new_device, kind):
+    user, device = new_user(), new_device()
+    expect.client_error(_post_raw(device, "/login", _malformed(user.email, user.password)[kind]))
+    assert device.token is None, "a refused login must not set a session cookie"
+
+
+@pytest.mark.usefixtures("signup_available")
+@pytest.mark.parametrize("kind", WRONG_TYPES)
+def test_wrong_types_signup_gets_4xx_and_creates_nothing(new_device, kind):
+    email = random_email()
+    expect.client_error(new_device().post("/signup", json=WRONG_TYPES[kind](email, random_password())))
+    _signup_still_free(new_device, email)
+
+
+@pytest.mark.parametrize("kind", WRONG_TYPES)
+def test_wrong_types_login_gets_4xx_and_no_session(new_user, new_device, kind):
+    user, device = new_user(), new_device()
+    expect.client_error(device.post("/login", json=WRONG_TYPES[kind](user.email, user.password)))
+    assert device.token is None, "a refused login must not set a session cookie"
+
+
+@pytest.mark.usefixtures("signup_available")
+def test_signup_body_over_64_kib_gets_413(new_device):
+    email = random_email()
+    response = _post_raw(new_device(), "/signup", _padded(email, random_password(), LIMIT + 1))
+    expect.error(response, 413, why=f"a body of {LIMIT + 1} bytes is over 64 KiB")
+    _signup_still_free(new_device, email)
+
+
+def test_login_body_over_64_kib_gets_413(new_user, new_device):
+    user, device = new_user(), new_device()
+    response = _post_raw(device, "/login", _padded(user.email, user.password, LIMIT + 1))
+    expect.error(response, 413, why=f"a body of {LIMIT + 1} bytes is over 64 KiB")
+    assert device.token is None, "a refused login must not set a session cookie"
+
+
+def test_login_body_of_exactly_64_kib_is_not_413(new_user, new_device):
+    user = new_user()
+    response = _post_raw(new_device(), "/login", _padded(user.email, user.password, LIMIT))
+    assert response.status_code != 413, f"a body of exactly {LIMIT} bytes is not over 64 KiB, got 413"
+    assert response.status_code < 500, f"POST /login with a {LIMIT}-byte body answered {response.status_code}"
+
+
+@pytest.mark.usefixtures("signup_available")
+def test_chunked_body_over_64_kib_gets_4xx(new_device):
+    email = random_email()
+    data = _padded(email, random_password(), LIMIT + 1)
+    chunks = (data[i : i + 8192] for i in range(0, len(data), 8192))
+    expect.client_error(_post_raw(new_device(), "/signup", chunks), why="a chunked body over 64 KiB")
+    _signup_still_free(new_device, email)
+
+
+@pytest.mark.usefixtures("signup_available")
+def test_very_long_fields_are_not_a_5xx(new_device):
+    response = new_device().signup(random_email(), "p" * 60_000)
+    assert response.status_code < 500, f"POST /signup with a 60 000-character password answered {response.status_code}"
+    expect.body_json(response)
+    response = new_device().signup("a" * 60_000 + "@example.com", random_password())
+    assert response.status_code < 500, f"POST /signup with a 60 000-character email answered {response.status_code}"
+    expect.body_json(response)
+
+
+@pytest.mark.usefixtures("signup_available")
+def test_lone_surrogate_in_json_is_not_a_5xx(new_device):
+    data = b'{"email": "' + random_email().encode() + b'", "password": "pass\\ud800word"}'
+    response = _post_raw(new_device(), "/signup", data)
+    assert response.status_code < 500, f"a lone surrogate escape in a JSON string answered {response.status_code}"
+    if response.status_code >= 400:
+        expect.error_body(response)
+
+
+GARBAGE_COOKIES = {
+    "percent-junk": "{name}=%%%",
+    "quoted": '{name}="quoted value"',
+    "sql": "{name}=' OR '1'='1",
+    "path": "{name}=../../etc/passwd",
+    "non-ascii": "{name}=\xe9t\xe9",
+    "no-equals": "{name}",
+    "empty-name": "=garbage",
+    "duplicated": "{name}=garbage; {name}=other-garbage",
+    "semicolons": ";;; ;",
+    "long-4k": "{name}=" + "A" * 4000,
+}
+
+
+@pytest.mark.parametrize("path", ["/me", "/me/sessions"])
+@pytest.mark.parametrize("kind", GARBAGE_COOKIES)
+def test_garbage_cookie_gets_401_with_json_error(new_device, target, kind, path):
+    header = GARBAGE_COOKIES[kind].format(name=target.cookie_name).encode("latin-1")
+    expect.error(new_device().get(path, headers={"Cookie": header}), 401)
+
+
+def test_oversized_cookie_header_gets_400_401_or_431(new_user, login, new_device, target):
+    header = f"{target.cookie_name}=" + "A" * (24 * 1024)
+    response = new_device().me(headers={"Cookie": header})
+    expect.status(response, 400, 401, 431, why="a 24 KiB Cookie header")
+    if response.status_code != 431:
+        # 431 often comes from the HTTP layer in front of the application.
+        expect.error_body(response)
+    expect.alive(login(new_user()), why="the server must keep serving after an oversized header")
+
+
+GARBAGE_IDS = {
+    "long": "x" * 3000,
+    "nul": "%00",
+    "traversal": "..%2F..%2Fme",
+    "sql": "1%27%3B%20DROP%20TABLE%20sessions%3B%20--",
+    "non-ascii": "%E2%98%83",
+    "negative": "-1",
+    "zero": "0",
+    "bad-percent": "%ZZ",
+    "space": "%20",
+    "null": "null",
+    "object": "%7B%7D",
+}
+
+
+@pytest.mark.parametrize("kind", GARBAGE_IDS)
+def test_garbage_session_id_gets_4xx_and_revokes_nothing(new_user, login, kind):
+    user = new_user()
+    device, other = login(user), login(user)
+    expect.client_error(device.revoke(GARBAGE_IDS[kind]))
+    expect.alive(device, why="a refused revoke revokes nothing")
+    expect.alive(other, why="a refused revoke revokes nothing")
+
+
+@pytest.mark.parametrize("path", ["/no-such-route", "/me/sessions/a/b", "/me/nothing"])
+def test_unknown_route_gets_json_404(new_user, login, path):
+    expect.error(login(new_user()).get(path), 404)
+
+
+@pytest.mark.parametrize("call", ["GET /login", "GET /signup", "PUT /me", "DELETE /me/sessions", "GET /logout"])
+def test_wrong_method_gets_json_4xx(new_user, login, call):
+    method, path = call.split(" ", 1)
+    expect.client_error(login(new_user()).request(method, path))

@@ -1,0 +1,38 @@
+"""HARD-NO-STORE: every response to an authenticated request carries Cache-Control: no-store."""
+
+import pytest
+
+from conformance import expect
+from conformance.client import made_up_id
+
+pytestmark = pytest.mark.rule("HARD-NO-STORE")
+
+REQUESTS = [
+    "GET /me",
+    "GET /me/sessions",
+    "DELETE /me/sessions/{other}",
+    "DELETE /me/sessions/{unknown}",
+    "DELETE /me/sessions/{own}",
+    "POST /me/sessions/revoke-all",
+    "POST /logout",
+]
+
+
+@pytest.mark.parametrize("call", REQUESTS)
+def test_authenticated_response_carries_no_store(new_user, login, call):
+    user = new_user()
+    device, other = login(user), login(user)
+    own_id, other_id = expect.current_id(device), expect.current_id(other)
+    method, path = call.split(" ", 1)
+    path = path.format(own=own_id, other=other_id, unknown=made_up_id(other_id))
+    response = device.request(method, path)
+    assert response.status_code != 401, f"{call}: the session should be valid here, got 401"
+    directives = [
+        part.strip().lower()
+        for value in response.raw.headers.getlist("Cache-Control")
+        for part in value.split(",")
+    ]
+    assert "no-store" in directives, (
+        f"{call} answered {response.status_code} with Cache-Control: "
+        f"{', '.join(response.raw.headers.getlist('Cache-Control')) or '(none)'}; it needs no-store"
+    )

@@ -1,0 +1,192 @@
+"""HARD-TOKEN, HARD-FIXATION, HARD-PUBLIC-ID: tokens are long, random, unguessable, fresh and never shown."""
+
+import base64
+import binascii
+import math
+import re
+import secrets
+import struct
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from conformance import expect
+
+URL_SAFE = re.compile(r"[A-Za-z0-9_~.-]+")
+# The smallest usual alphabet a set of tokens fits in says how many bits each
+# character can carry at most.
+ALPHABETS = [
+    ("decimal digits", set("0123456789")),
+    ("hex digits", set("0123456789abcdef")),
+    ("hex digits", set("0123456789ABCDEF")),
+    ("base32", set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+    ("base32", set("abcdefghijklmnopqrstuvwxyz234567")),
+    ("letters and digits", set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")),
+    ("base64url", set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")),
+]
+LOGINS = 6
+
+
+def _tokens(user, login, count):
+    return [login(user).token for _ in range(count)]
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_token_has_at_least_22_url_safe_chars(new_user, login):
+    token = login(new_user()).token
+    assert len(token) >= 22, f"a session token needs 22 or more characters, got {len(token)}"
+    assert URL_SAFE.fullmatch(token), f"a session token must use URL-safe characters only, got {token[:4]!r}…"
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_token_carries_at_least_128_bits(new_user, login):
+    tokens = _tokens(new_user(), login, 3)
+    used = set("".join(tokens))
+    name, alphabet = next(((name, chars) for name, chars in ALPHABETS if used <= chars), ("bytes", set(map(chr, range(256)))))
+    bits = min(len(token) for token in tokens) * math.log2(len(alphabet))
+    assert bits >= 128, (
+        f"tokens of {min(len(t) for t in tokens)} characters drawn from {name} carry at most {bits:.0f} bits; "
+        "128 are needed"
+    )
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_tokens_never_repeat_across_logins(new_user, login):
+    first, second = new_user(), new_user()
+    tokens = _tokens(first, login, LOGINS // 2) + _tokens(second, login, LOGINS // 2)
+    assert len(set(tokens)) == len(tokens), f"{len(tokens)} logins produced only {len(set(tokens))} distinct tokens"
+
+
+def _decodings(token):
+    """Yield the token and whatever it decodes to as base64/base64url/hex, whole and per dot-separated part."""
+    for part in [token, *token.split(".")]:
+        yield part.encode()
+        for decode in (base64.urlsafe_b64decode, base64.b64decode):
+            try:
+                yield decode(part + "=" * (-len(part) % 4))
+            except (binascii.Error, ValueError):
+                pass
+        try:
+            yield bytes.fromhex(part)
+        except ValueError:
+            pass
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_token_reveals_no_user_id_email_or_time(new_user, login):
+    user = new_user()
+    token = login(user).token
+    now = int(time.time())
+    today = datetime.now(timezone.utc)
+    needles = {
+        "the email": user.email.lower().encode(),
+        "the email's local part": user.email.split("@")[0].lower().encode(),
+        "today's date": today.strftime("%Y-%m-%d").encode(),
+        "today's date, compact": today.strftime("%Y%m%d").encode(),
+        # Seconds (or milliseconds) since 1970 in decimal, to the nearest 100 s.
+        "the time": str(now)[:-2].encode(),
+    }
+    # Short ids ("7") occur in random bytes by chance; only ids of 6+ characters say something.
+    if len(user.id) >= 6:
+        needles["the user id"] = user.id.lower().encode()
+    for decoded in _decodings(token):
+        lowered = decoded.lower()
+        for what, needle in needles.items():
+            assert needle not in lowered, f"the session token carries {what} ({needle.decode()!r}) when decoded"
+        for offset in range(len(decoded) - 3):
+            for order in (">I", "<I"):
+                value = struct.unpack(order, decoded[offset : offset + 4])[0]
+                assert abs(value - now) > 300, "the session token carries the current time as a 32-bit number"
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_token_never_appears_in_bodies_headers_or_urls(new_user, new_device):
+    user, device = new_user(), new_device()
+    responses = [device.login(user.email, user.password)]
+    token = device.token
+    assert token, "POST /login set no session cookie"
+    responses += [device.me(), device.sessions(), device.revoke_all(), device.logout(cookie=token)]
+    for response in responses:
+        where = expect.what(response)
+        assert token.encode() not in response.content, f"{where}: the session token appears in the response body"
+        for name, value in response.headers.items():
+            if name.lower() == "set-cookie":
+                continue
+            assert token not in value, f"{where}: the session token appears in the {name} header"
+        location = response.headers.get("Location", "")
+        assert token not in location, f"{where}: the session token appears in a Location URL"
+
+
+@pytest.mark.rule("HARD-TOKEN")
+def test_token_with_one_char_changed_gets_401(new_user, login):
+    device = login(new_user())
+    token = device.token
+    for position in (0, len(token) // 2, len(token) - 1):
+        original = token[position]
+        replacement = "A" if original != "A" else "B"
+        forged = token[:position] + replacement + token[position + 1 :]
+        # All but one character of a live token: as secret as the token itself.
+        device.target.redact.add(forged)
+        expect.error(device.me(cookie=forged, follow_cookies=False), 401, why=f"token changed at character {position}")
+    expect.alive(device)
+
+
+@pytest.mark.rule("HARD-FIXATION")
+def test_login_never_adopts_a_planted_session_cookie(new_user, new_device):
+    user, device = new_user(), new_device()
+    planted = secrets.token_urlsafe(32)
+    expect.status(device.login(user.email, user.password, cookie=planted), 200)
+    assert device.token and device.token != planted, "login adopted the session cookie it was sent"
+    expect.dead(device, planted, why="the planted value must not have become a session")
+
+
+@pytest.mark.rule("HARD-FIXATION")
+def test_login_replaces_a_live_planted_session(new_user, login, new_device):
+    attacker_user, victim_user = new_user(), new_user()
+    planted = login(attacker_user).token
+    victim = new_device()
+    expect.status(victim.login(victim_user.email, victim_user.password, cookie=planted), 200)
+    assert victim.token and victim.token != planted, "login kept the session cookie it was sent"
+    response = victim.me(cookie=planted, follow_cookies=False)
+    if response.status_code == 200:
+        body = expect.body_json(response)
+        assert str(body.get("id")) != victim_user.id, "the planted token now authenticates as the user who logged in"
+    me = expect.alive(victim)
+    assert str(me.get("id")) == victim_user.id, "the fresh token must belong to the user who logged in"
+
+
+@pytest.mark.rule("HARD-FIXATION")
+def test_login_from_a_logged_in_device_issues_a_fresh_token(new_user, login):
+    user = new_user()
+    device = login(user)
+    old = device.token
+    expect.status(device.login(user.email, user.password), 200)
+    assert device.token and device.token != old, "a second login on the same device must issue a fresh token"
+
+
+@pytest.mark.rule("HARD-PUBLIC-ID")
+def test_listed_session_ids_are_not_tokens(new_user, login):
+    user = new_user()
+    devices = [login(user), login(user)]
+    tokens = [device.token for device in devices]
+    for entry in expect.session_list(devices[0]):
+        session_id = str(entry["id"])
+        for token in tokens:
+            assert session_id != token, "the session list hands out a session token as its id"
+            assert token not in session_id, "a listed session id contains a session token"
+            assert len(session_id) < 8 or session_id not in token, "a listed session id is a piece of a session token"
+        for name, value in entry.items():
+            for token in tokens:
+                assert token not in str(value), f"the session list shows a session token in {name!r}"
+
+
+@pytest.mark.rule("HARD-PUBLIC-ID")
+def test_listed_id_of_other_session_is_no_credential(new_user, login, new_device):
+    user = new_user()
+    device, other = login(user), login(user)
+    other_id = expect.current_id(other)
+    expect.error(new_device().me(cookie=other_id), 401, why="a listed session id must not work as a cookie")
+    expect.alive(device)
+
+

@@ -1,0 +1,38 @@
+"""CORE-ME: GET /me names the session's user, and is 401 without a valid session."""
+
+import secrets
+
+import pytest
+
+from conformance import expect
+
+pytestmark = pytest.mark.rule("CORE-ME")
+
+
+def test_me_answers_200_with_id_and_email(new_user, login):
+    user = new_user()
+    body = expect.alive(login(user))
+    assert str(body.get("id")) == user.id, f"GET /me must give the user's id {user.id!r}, got {body!r}"
+    assert isinstance(body.get("email"), str) and body["email"].lower() == user.email.lower(), (
+        f"GET /me must give the user's email {user.email!r}, got {body!r}"
+    )
+
+
+def test_me_without_cookie_gets_401(new_device):
+    expect.error(new_device().me(cookie=None), 401)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [secrets.token_urlsafe(32), "garbage", ""],
+    ids=["random-43-chars", "short-word", "empty"],
+)
+def test_me_with_unknown_token_gets_401(new_device, token):
+    expect.error(new_device().me(cookie=token), 401)
+
+
+def test_me_answers_for_each_sessions_own_user(new_user, login):
+    first, second = new_user(), new_user()
+    first_device, second_device = login(first), login(second)
+    assert str(expect.alive(second_device).get("id")) == second.id, "GET /me named the wrong user"
+    assert str(expect.alive(first_device).get("id")) == first.id, "GET /me named the wrong user"
