@@ -537,7 +537,8 @@ class Device:
     # -- what a failure report shows --
 
     def _shown_path(self, path: str) -> str:
-        shown = "/" + path.lstrip("/")
+        # The path as sent, base URL prefix included: what a server log would show.
+        shown = urlsplit(self.target.url(path)).path
         return shown if len(shown) <= 120 else shown[:100] + f"… ({len(shown)} chars)"
 
     @staticmethod

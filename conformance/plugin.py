@@ -89,7 +89,7 @@ def parse_expectations(text: str, source: str = "expect-failures") -> tuple[dict
 
 
 @dataclass
-class TestRecord:
+class CheckRecord:
     """What one test did: outcome before conversion, and why."""
 
     name: str
@@ -99,7 +99,7 @@ class TestRecord:
     shown_as: str = "pass"  # pass / fail / skip / warn / xfail, as reported
 
 
-def rule_outcome(rule_id: str, tests: list[TestRecord], level: str, expected: dict[str, str]) -> tuple[str, str]:
+def rule_outcome(rule_id: str, tests: list[CheckRecord], level: str, expected: dict[str, str]) -> tuple[str, str]:
     """Aggregate a rule's tests into (outcome, message)."""
     failed = [test for test in tests if test.outcome == "fail"]
     if failed:
@@ -144,7 +144,7 @@ class RunState:
     json_report: str | None
     target: Target | None = None
     server: "ReferenceServer | None" = None
-    tests: dict[str, TestRecord] = field(default_factory=dict)
+    tests: dict[str, CheckRecord] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
 
@@ -555,7 +555,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if state is None or item.get_closest_marker("rule") is None:
         return report
     rule_id = _rule_of(item)
-    record = state.tests.setdefault(item.nodeid, TestRecord(item.name, rule_id))
+    record = state.tests.setdefault(item.nodeid, CheckRecord(item.name, rule_id))
     if report.skipped and not hasattr(report, "wasxfail"):
         record.outcome = record.shown_as = "skip"
         record.message = _skip_reason(report)
@@ -617,7 +617,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or session.config.option.collectonly:
         return
-    by_rule: dict[str, list[TestRecord]] = {}
+    by_rule: dict[str, list[CheckRecord]] = {}
     for record in state.tests.values():
         by_rule.setdefault(record.rule, []).append(record)
     state.results = []

@@ -1,0 +1,350 @@
+"""Unit tests of the conformance suite's pure pieces: cookies, timestamps, redaction, rules, expectations."""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conformance import rules
+from conformance.__main__ import build_parser, pytest_arguments
+from conformance.client import (
+    Exchange,
+    ExchangeLog,
+    Redactor,
+    Target,
+    cookie_seconds_left,
+    made_up_id,
+    parse_set_cookie,
+    parse_timestamp,
+    redact_cookie_header,
+    shorten,
+)
+from conformance.plugin import CheckRecord, parse_expectations, rule_outcome, summary_line
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "conformance"
+TOKEN = "Xy3fQ9kLm2Np8Rs4Tu6Vw0Yz1Ab5Cd7Ef9Gh2Ij4Klm"  # 43 chars, the shape of a real token
+
+
+# --- Set-Cookie ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, name, value, attrs",
+    [
+        (
+            f"session={TOKEN}; HttpOnly; SameSite=Lax; Path=/; Max-Age=86400",
+            "session",
+            TOKEN,
+            {"httponly": "", "samesite": "Lax", "path": "/", "max-age": "86400"},
+        ),
+        # Attribute names in any case and order; values keep their case.
+        ("sid=abc;path=/;HTTPONLY;  samesite=STRICT ;secure", "sid", "abc", {"path": "/", "httponly": "", "samesite": "STRICT", "secure": ""}),
+        # A quoted value loses its quotes (RFC 6265 allows DQUOTEs around it).
+        ('session="a b c"; Path=/', "session", "a b c", {"path": "/"}),
+        # Expires holds a comma: the header must not be split on commas.
+        (
+            "session=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Path=/",
+            "session",
+            "x",
+            {"expires": "Wed, 21 Oct 2015 07:28:00 GMT", "path": "/"},
+        ),
+        # Base64 padding inside the value stays in the value.
+        ("session=a=b==; Path=/", "session", "a=b==", {"path": "/"}),
+        # No "=" at all: a nameless cookie, as browsers read it.
+        ("justavalue", "", "justavalue", {}),
+        # A later duplicate attribute wins, as in browsers.
+        ("session=x; Path=/a; Path=/", "session", "x", {"path": "/"}),
+        ("session=; Max-Age=0", "session", "", {"max-age": "0"}),
+    ],
+)
+def test_parse_set_cookie(raw, name, value, attrs):
+    assert parse_set_cookie(raw) == (name, value, attrs)
+
+
+@pytest.mark.parametrize(
+    "attrs, expected",
+    [
+        ({"max-age": "0"}, 0.0),
+        ({"max-age": "86400"}, 86400.0),
+        ({"max-age": "-1"}, -1.0),
+        ({}, None),
+        ({"max-age": "soon"}, None),
+        # Max-Age wins over Expires.
+        ({"max-age": "60", "expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 60.0),
+    ],
+)
+def test_cookie_seconds_left(attrs, expected):
+    assert cookie_seconds_left(attrs, now=1_000_000.0) == expected
+
+
+def test_cookie_seconds_left_reads_expires_in_either_date_style():
+    now = datetime(2015, 10, 21, 7, 0, tzinfo=timezone.utc).timestamp()
+    assert cookie_seconds_left({"expires": "Wed, 21 Oct 2015 07:28:00 GMT"}, now) == 28 * 60
+    assert cookie_seconds_left({"expires": "Wed, 21-Oct-2015 07:28:00 GMT"}, now) == 28 * 60
+    assert cookie_seconds_left({"expires": "Thu, 01 Jan 1970 00:00:00 GMT"}) < 0
+
+
+# --- timestamps -------------------------------------------------------------------
+
+WHEN = datetime(2026, 11, 26, 19, 40, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-26T19:40:00Z", WHEN),
+        ("2026-11-26 19:40:00", WHEN),  # SQLite's form, naive: UTC
+        ("2026-11-26T19:40:00", WHEN),
+        ("2026-11-26T21:40:00+02:00", WHEN),
+        ("2026-11-26T14:40:00-05:00", WHEN),
+        ("2026-11-26t19:40:00z", WHEN),
+        ("2026-11-26T19:40:00.250Z", WHEN.replace(microsecond=250_000)),
+        ("2026-11-26 19:40:00.123456789+00:00", WHEN.replace(microsecond=123_456)),
+        (" 2026-11-26T19:40:00Z ", WHEN),
+    ],
+)
+def test_parse_timestamp(text, expected):
+    parsed = parse_timestamp(text)
+    assert parsed == expected and parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", ["2026-11-26", "yesterday", "", "2026-13-40T00:00:00Z", 1_764_186_000, None])
+def test_parse_timestamp_refuses_non_timestamps(value):
+    with pytest.raises(ValueError):
+        parse_timestamp(value)
+
+
+# --- redaction ----------------------------------------------------------------------
+
+
+def test_shorten_keeps_four_chars_and_the_length():
+    assert shorten(TOKEN) == "Xy3f…(43 chars)"
+
+
+def test_redactor_replaces_every_known_token():
+    redact = Redactor()
+    redact.add(TOKEN)
+    redact.add("short")  # made-up garbage, not a credential
+    text = f'{{"token": "{TOKEN}"}} and again {TOKEN}; short stays'
+    assert redact(text) == '{"token": "Xy3f…(43 chars)"} and again Xy3f…(43 chars); short stays'
+
+
+def test_redact_cookie_header_shortens_values_not_attributes():
+    raw = f"session={TOKEN}; Path=/; Expires=Wed, 21 Oct 2015 07:28:00 GMT; SameSite=Lax"
+    assert redact_cookie_header(raw) == "session=Xy3f…(43 chars); Path=/; Expires=Wed, 21 Oct 2015 07:28:00 GMT; SameSite=Lax"
+    assert redact_cookie_header(f"a=1; session={TOKEN}") == "a=1; session=Xy3f…(43 chars)"
+
+
+def test_exchange_log_never_shows_a_known_token():
+    redact = Redactor()
+    redact.add(TOKEN)
+    log = ExchangeLog()
+    log.append(
+        Exchange(
+            device="chrome",
+            method="POST",
+            path="/login",
+            request_headers=[("Cookie", redact_cookie_header(f"session={TOKEN}"))],
+            request_body='{"email": "a@example.com", "password": "…"}',
+            status=200,
+            response_headers=[("set-cookie", redact_cookie_header(f"session={TOKEN}; Path=/"))],
+            response_body=f'{{"leak": "{TOKEN}"}}',
+        )
+    )
+    shown = log.format(redact)
+    assert TOKEN not in shown
+    assert "POST /login" in shown and "< 200" in shown and "Xy3f…(43 chars)" in shown
+
+
+# --- targets and ids ----------------------------------------------------------------
+
+
+def test_target_joins_paths_under_a_prefix():
+    target = Target("http://example.test:8080/api/")
+    assert target.url("/me/sessions") == "http://example.test:8080/api/me/sessions"
+    assert target.url("me") == "http://example.test:8080/api/me"
+
+
+@pytest.mark.parametrize(
+    "base, https, origin",
+    [
+        ("http://127.0.0.1:3000", False, "http://127.0.0.1:3000"),
+        ("http://example.test/api", False, "http://example.test"),
+        ("http://example.test:80", False, "http://example.test"),
+        ("https://example.test", False, "https://example.test"),
+        # Declared TLS in front of a plain-HTTP hop: the browser's origin is https.
+        ("http://example.test", True, "https://example.test"),
+        ("http://[::1]:3000", False, "http://[::1]:3000"),
+    ],
+)
+def test_target_origin(base, https, origin):
+    assert Target(base, https=https).origin == origin
+
+
+def test_foreign_origins_differ_from_the_targets_own():
+    target = Target("http://127.0.0.1:3000")
+    foreign = target.foreign_origins()
+    assert foreign["other-port"] == "http://127.0.0.1:3001"
+    assert foreign["other-scheme"] == "https://127.0.0.1:3000"
+    assert target.origin not in foreign.values()
+
+
+@pytest.mark.parametrize("base", ["localhost:3000", "ftp://example.test", "http://", "http://h/?q=1"])
+def test_target_refuses_a_base_url_that_is_no_http_url(base):
+    with pytest.raises(ValueError):
+        Target(base)
+
+
+@pytest.mark.parametrize(
+    "real, shape",
+    [
+        ("3f2b8c1e-9d4a-4b6e-8f0a-1c2d3e4f5a6b", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+        ("12", r"\d+"),
+        ("Nc_tEBEL9fWnum791Kx", r"[A-Za-z0-9_]{19}"),
+        ("abcdef0123456789", r"[0-9a-f]{16}"),
+    ],
+)
+def test_made_up_id_keeps_the_shape_and_differs(real, shape):
+    made = made_up_id(real)
+    assert made != real and re.fullmatch(shape, made)
+
+
+# --- rules, selection, expectations, outcomes -----------------------------------------
+
+
+def test_rules_hold_exactly_the_contracts_rule_ids():
+    contract = (ROOT / "docs" / "sessions-api.md").read_text(encoding="utf-8")
+    ids = set(re.findall(r"\b(?:CORE|HARD)-[A-Z0-9]+(?:-[A-Z0-9]+)*\b", contract))
+    assert ids == set(rules.RULES)
+
+
+def test_every_rule_has_a_title_a_text_and_the_level_of_its_prefix():
+    for rule_id, rule in rules.RULES.items():
+        assert rule.id == rule_id and rule.title and len(rule.text) > 40
+        assert rule.level == ("core" if rule_id.startswith("CORE-") else "hardening")
+
+
+@pytest.mark.parametrize(
+    "patterns, expected",
+    [
+        (["CORE-REVOKE"], ["CORE-REVOKE"]),
+        (["core-revoke"], ["CORE-REVOKE"]),
+        (["CORE-REVOKE*"], ["CORE-REVOKE", "CORE-REVOKE-ALL"]),
+        (["HARD-I*", "CORE-EX?"], ["CORE-EX1", "CORE-EX2", "CORE-EX3", "HARD-IDLE"]),
+        (["CORE-ME", "CORE-ME"], ["CORE-ME"]),
+    ],
+)
+def test_rule_selection_by_id_or_glob(patterns, expected):
+    assert rules.select(patterns) == expected
+
+
+def test_rule_selection_defaults_to_every_rule_and_refuses_typos():
+    assert rules.select([]) == list(rules.RULES)
+    assert [r for r in rules.select(["HARD-*"]) if not r.startswith("HARD-")] == []
+    with pytest.raises(ValueError, match="CORE-REVOKED"):
+        rules.select(["CORE-REVOKE", "CORE-REVOKED"])
+
+
+def test_expectations_file_with_comments_blanks_and_unknown_ids():
+    text = (
+        "# known gaps of my-server 1.4\n"
+        "\n"
+        "HARD-CORS      echoes any Origin (issue #12)\n"
+        "   # indented comment\n"
+        "hard-idle\tno idle timeout yet\n"
+        "HARD-ENUM\n"
+        "HARD-NOPE      a typo\n"
+    )
+    expected, problems = parse_expectations(text, "gaps.txt")
+    assert expected == {
+        "HARD-CORS": "echoes any Origin (issue #12)",
+        "HARD-IDLE": "no idle timeout yet",
+        "HARD-ENUM": "listed in gaps.txt",
+    }
+    assert len(problems) == 1 and "gaps.txt:7" in problems[0] and "HARD-NOPE" in problems[0]
+
+
+def _records(*outcomes):
+    return [CheckRecord(f"test_{i}", "X", outcome, f"why {i}") for i, outcome in enumerate(outcomes)]
+
+
+@pytest.mark.parametrize(
+    "rule_id, outcomes, level, expected, result",
+    [
+        ("CORE-ME", ["pass", "pass"], "core", {}, "pass"),
+        ("CORE-ME", ["pass", "skip"], "core", {}, "pass"),
+        ("CORE-ME", ["skip", "skip"], "core", {}, "skip"),
+        ("CORE-ME", ["pass", "fail"], "core", {}, "fail"),
+        ("CORE-ME", ["pass", "fail"], "hardening", {}, "fail"),
+        ("HARD-CORS", ["fail"], "core", {}, "warn"),
+        ("HARD-CORS", ["fail"], "hardening", {}, "fail"),
+        ("HARD-CORS", ["fail"], "hardening", {"HARD-CORS": "known"}, "xfail"),
+        ("CORE-ME", ["fail", "skip"], "core", {"CORE-ME": "known"}, "xfail"),
+        ("HARD-CORS", ["pass"], "hardening", {"HARD-CORS": "known"}, "pass"),  # stale: the plugin flags it
+    ],
+)
+def test_rule_outcome_aggregation(rule_id, outcomes, level, expected, result):
+    assert rule_outcome(rule_id, _records(*outcomes), level, expected)[0] == result
+
+
+def test_rule_outcome_message_names_the_first_failing_test():
+    outcome, message = rule_outcome("CORE-ME", _records("pass", "fail", "fail"), "core", {})
+    assert (outcome, message) == ("fail", "test_1: why 1")
+
+
+def test_summary_line_shows_extra_counts_only_when_nonzero():
+    counts = {"passed": 21, "failed": 1, "warned": 2, "skipped": 3, "xfailed": 0}
+    assert summary_line(counts) == "21 passed, 1 failed, 2 warned, 3 skipped"
+    assert summary_line(dict.fromkeys(counts, 0)) == "0 passed, 0 failed"
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def test_main_translates_options_for_pytest():
+    namespace = build_parser().parse_args(
+        ["--base-url", "http://h:1", "--strict", "--rule", "CORE-ME", "--rule", "HARD-*", "--https", "--idle-timeout", "4"]
+    )
+    args = pytest_arguments(namespace, ["-x"])
+    assert args[0] == str(SUITE)
+    joined = " ".join(args)
+    assert "--base-url http://h:1" in joined and "--level hardening" in joined
+    assert "--rule CORE-ME --rule HARD-*" in joined and "--https" in args and "--idle-timeout 4.0" in joined
+    assert args[-1] == "-x"
+
+
+# --- the suite's own house style ---------------------------------------------------------
+
+
+def _suite_tests():
+    for path in sorted(SUITE.glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                yield path.name, node.name
+
+
+def test_suite_test_names_state_rules_briefly_and_uniquely():
+    names = [name for _, name in _suite_tests()]
+    assert len(names) > 50
+    assert [n for n in names if len(n) >= 70] == []
+    assert [n for n in names if n.startswith(("test_should", "test_that"))] == []
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
+
+
+def test_every_rule_has_at_least_one_test():
+    marked = set()
+    for path in SUITE.glob("test_*.py"):
+        marked.update(re.findall(r'rule\("((?:CORE|HARD)-[A-Z0-9-]+)"\)', path.read_text(encoding="utf-8")))
+    assert marked == set(rules.RULES)
+
+
+def test_timestamps_survive_a_round_trip_through_now():
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    assert parse_timestamp(now.strftime("%Y-%m-%dT%H:%M:%SZ")) == now
+    assert abs(parse_timestamp(now.isoformat()).timestamp() - time.time()) < 5
