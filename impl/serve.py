@@ -160,6 +160,23 @@ def pick_free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Return why we cannot listen on host:port, or None.
+
+    granian's workers bind with SO_REUSEPORT, so a second server on a busy
+    port would start without complaint and share its connections with the
+    first. A plain bind, as any other server would do, finds out first.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -214,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
     port = args.port if args.port else pick_free_port(args.host)
+    problem = port_problem(args.host, port)
+    if problem:
+        print(f"cannot listen on {url_for(args.host, port)}: {problem}", file=sys.stderr)
+        return 2
 
     import logging.config
 

@@ -138,3 +138,11 @@ def test_concurrent_logins_across_workers_are_all_kept(server):
     listed = requests.get(f"{server}/me/sessions", cookies={"session": tokens[0]}, timeout=10).json()
     assert len(listed) == 100
     assert sum(s["isCurrent"] for s in listed) == 1
+
+
+def test_busy_port_exits_2_instead_of_sharing_it(tmp_path, server):
+    port = server.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(tmp_path / "other.db"),
+                             "--port", port], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "cannot listen on" in result.stderr and "in use" in result.stderr
