@@ -237,7 +237,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         touch_interval = _self_started_touch_interval(option)
         state.server = ReferenceServer(option, touch_interval)
         config.add_cleanup(state.server.stop)
-        base_url = state.server.start()
+        try:
+            base_url = state.server.start()
+        except ServerStartError as exc:
+            _exit_quietly(config, str(exc))
     target = Target(
         base_url,
         cookie_name=option.cookie_name or "session",
@@ -323,6 +326,10 @@ def _learn_cookie_name(target: Target) -> str:
         device.close()
 
 
+class ServerStartError(Exception):
+    """The reference server could not be started; the message says why."""
+
+
 class ReferenceServer:
     """The reference server (python -m impl), started on a free port with a throw-away database.
 
@@ -344,12 +351,16 @@ class ReferenceServer:
             self.args += ["--idle-timeout", f"{option.idle_timeout:g}"]
         if option.absolute_timeout is not None:
             self.args += ["--absolute-timeout", f"{option.absolute_timeout:g}"]
+        if option.https:
+            # Plain HTTP on the wire, but configured as if behind a TLS proxy:
+            # Secure cookies and an https:// own origin, as --https declares.
+            self.args.append("--https-cookies")
         self.process: subprocess.Popen[str] | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self.stdout_lines: queue.Queue[str | None] = queue.Queue()
 
     def start(self) -> str:
-        """Start the server and return its URL, or exit the run with status 2."""
+        """Start the server and return its URL; raise ServerStartError if it does not listen."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
@@ -366,7 +377,7 @@ class ReferenceServer:
                 errors="replace",
             )
         except OSError as exc:
-            pytest.exit(f"cannot start the reference server ({' '.join(self.args[:3])}): {exc}", returncode=2)
+            raise ServerStartError(f"cannot start the reference server ({' '.join(self.args[:3])}): {exc}") from None
         # Both pipes are drained for the server's whole life: a full pipe
         # would block it (its access log goes to stderr).
         threading.Thread(target=self._pump_stdout, daemon=True).start()
@@ -391,7 +402,7 @@ class ReferenceServer:
                 )
                 if tail:
                     message += "\n--- its stderr ---\n" + tail
-                pytest.exit(message, returncode=2)
+                raise ServerStartError(message)
 
     def _pump_stdout(self) -> None:
         assert self.process is not None and self.process.stdout is not None
