@@ -22,14 +22,18 @@ BODY_EXCERPT = 300
 # checks make dozens of identical requests.
 MAX_EXCHANGES_SHOWN = 40
 
-# Realistic User-Agents, one per simulated device kind, with the words a
-# human-readable device name made from them must contain (CORE-LIST).
 @dataclass(frozen=True)
 class Agent:
+    """A realistic User-Agent, with the words a device name made from it must contain (CORE-LIST).
+
+    `os` lists alternatives: the contract names "<browser> on <OS or device>", so
+    "Mobile Safari on iPhone" is as right as "Mobile Safari on iOS".
+    """
+
     key: str
     header: str
     browser: str
-    os: str
+    os: tuple[str, ...]
 
 
 AGENTS = [
@@ -38,27 +42,27 @@ AGENTS = [
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
         "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
         "chrome",
-        "mac",
+        ("mac",),
     ),
     Agent(
         "safari-ios",
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
         "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
         "safari",
-        "ios",
+        ("ios", "iphone"),
     ),
     Agent(
         "firefox-windows",
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
         "firefox",
-        "windows",
+        ("windows",),
     ),
     Agent(
         "chrome-android",
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
         "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
         "chrome",
-        "android",
+        ("android", "pixel"),
     ),
 ]
 AGENTS_BY_KEY = {agent.key: agent for agent in AGENTS}
@@ -397,7 +401,7 @@ class Device:
         if agent is None:
             agent = AGENTS[Device._counter % len(AGENTS)]
         elif isinstance(agent, str):
-            agent = AGENTS_BY_KEY.get(agent) or Agent("custom", agent, "", "")
+            agent = AGENTS_BY_KEY.get(agent) or Agent("custom", agent, "", ())
         Device._counter += 1
         self.target = target
         self.agent = agent

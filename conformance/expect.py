@@ -90,6 +90,9 @@ def alive(device: Device, why: str = "") -> dict[str, Any]:
 def dead(device: Device, token: str | None = None, why: str = "") -> None:
     """Fail unless GET /me with the token (default: the device's) answers 401 with an error."""
     token = device.token if token is None else token
+    if not token:
+        # Without a token the 401 would prove nothing about the session.
+        raise AssertionError(f"{device.label} holds no session token to check (did an answer clear it?)")
     error(device.me(cookie=token, follow_cookies=False), 401, why=why or "this session must be over")
 
 

@@ -36,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import pytest
 
@@ -46,12 +46,12 @@ from conformance.client import AGENTS, Agent, Device, Target, TransportError, Us
 from conformance.client import random_email, random_password
 
 # The reference server is started from the directory holding both packages.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
 SERVER_START_TIMEOUT = 20.0
 # When the suite starts the reference itself it knows its refresh interval; one
 # second keeps the CORE-LAST-ACTIVE and ordering checks to a couple of seconds.
 SELF_STARTED_TOUCH_INTERVAL = 1.0
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -150,7 +150,8 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
-_LOG_KEY = pytest.StashKey[str]()
+# Set when the run stops before it began, so that pytest says why only once.
+_QUIET_EXIT = pytest.StashKey[bool]()
 
 
 def _state(config: pytest.Config) -> RunState:
@@ -270,9 +271,6 @@ def _exit_quietly(config: pytest.Config, message: str) -> None:
     pytest.exit(message, returncode=2)
 
 
-_QUIET_EXIT = pytest.StashKey[bool]()
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     # pytest prints an Exit raised before the session began twice (on stderr and
@@ -358,6 +356,7 @@ class ReferenceServer:
         self.process: subprocess.Popen[str] | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self.stdout_lines: queue.Queue[str | None] = queue.Queue()
+        self.pumps: list[threading.Thread] = []
 
     def start(self) -> str:
         """Start the server and return its URL; raise ServerStartError if it does not listen."""
@@ -380,8 +379,12 @@ class ReferenceServer:
             raise ServerStartError(f"cannot start the reference server ({' '.join(self.args[:3])}): {exc}") from None
         # Both pipes are drained for the server's whole life: a full pipe
         # would block it (its access log goes to stderr).
-        threading.Thread(target=self._pump_stdout, daemon=True).start()
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self.pumps = [
+            threading.Thread(target=self._pump_stdout, daemon=True),
+            threading.Thread(target=self._pump_stderr, daemon=True),
+        ]
+        for pump in self.pumps:
+            pump.start()
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             try:
@@ -416,6 +419,7 @@ class ReferenceServer:
             self.stderr_tail.append(line)
 
     def stop(self) -> None:
+        """Stop the server (terminate, then kill after 5 s) and remove its database."""
         process = self.process
         if process is not None and process.poll() is None:
             process.terminate()
@@ -424,6 +428,10 @@ class ReferenceServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        # The pumps end at end-of-file; closing a pipe under a reading thread would
+        # make it fail instead (and lose the stderr tail a start failure shows).
+        for pump in self.pumps:
+            pump.join(timeout=2)
         if process is not None:
             for stream in (process.stdout, process.stderr):
                 if stream is not None:
@@ -438,6 +446,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = _state(config)
     keep, drop = [], []
     for item in items:
+        if PACKAGE_DIR not in Path(item.path).resolve().parents:
+            # Not a conformance check (another test directory in the same run): leave it alone.
+            keep.append(item)
+            continue
         markers = list(item.iter_markers("rule"))
         if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].args[0] not in rules.RULES:
             found = ", ".join(repr(m.args) for m in markers) or "none"
@@ -471,9 +483,11 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 
 @pytest.fixture(autouse=True)
-def _exchange_log(target: Target) -> Iterator[None]:
-    # Each test's failure report shows that test's exchanges only.
-    target.log.clear()
+def _exchange_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Each check's failure report shows that check's exchanges only. Tests from
+    # elsewhere in a mixed run have no target and are left alone.
+    if PACKAGE_DIR in Path(request.node.path).resolve().parents:
+        request.getfixturevalue("target").log.clear()
     yield
 
 
@@ -560,7 +574,9 @@ def agents() -> list[Agent]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     state = item.config.stash.get(STATE, None)
     if state is None or item.get_closest_marker("rule") is None:

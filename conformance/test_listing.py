@@ -117,9 +117,9 @@ def test_device_name_names_browser_and_os(new_user, login, agent):
     device = login(new_user(), agent)
     own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
     name = str(own.get("deviceName"))
-    assert agent.browser in name.lower() and agent.os in name.lower(), (
-        f"deviceName for {agent.key} must read \"<browser> on <OS>\" naming {agent.browser!r} and {agent.os!r}, "
-        f"got {name!r}"
+    assert agent.browser in name.lower() and any(word in name.lower() for word in agent.os), (
+        f"deviceName for {agent.key} must read \"<browser> on <OS or device>\" naming {agent.browser!r} and "
+        f"{' or '.join(map(repr, agent.os))}, got {name!r}"
     )
 
 
@@ -161,8 +161,8 @@ def test_list_ip_ignores_spoofed_forwarded_for(new_user, new_device):
     expect.status(device.login(user.email, user.password, headers=headers), 200)
     own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
     assert own.get("ip") != spoofed, (
-        "the listed ip is the address a client claimed in X-Forwarded-For; it may be believed only from a "
-        "trusted proxy, and a proxy would not pass a client's claim on as the address"
+        "the listed ip is the address the client claimed in X-Forwarded-For; it may be believed only from a "
+        "trusted proxy (unless the suite itself runs on an address the target trusts as a proxy)"
     )
 
 
