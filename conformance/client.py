@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -21,6 +21,7 @@ BODY_EXCERPT = 300
 # A failure shows at most this many exchanges (the last ones): the timeout
 # checks make dozens of identical requests.
 MAX_EXCHANGES_SHOWN = 40
+
 
 @dataclass(frozen=True)
 class Agent:
@@ -68,7 +69,13 @@ AGENTS = [
 AGENTS_BY_KEY = {agent.key: agent for agent in AGENTS}
 
 # Headers worth showing in a failure report; the rest is noise.
-_SHOWN_REQUEST_HEADERS = ("content-type", "origin", "sec-fetch-site", "access-control-request-method", "x-forwarded-for")
+_SHOWN_REQUEST_HEADERS = (
+    "content-type",
+    "origin",
+    "sec-fetch-site",
+    "access-control-request-method",
+    "x-forwarded-for",
+)
 _SHOWN_RESPONSE_HEADERS = (
     "content-type",
     "cache-control",
@@ -386,6 +393,11 @@ class Target:
 _MISSING = object()
 
 
+def session_path(session_id: Any) -> str:
+    """Return /me/sessions/{id} with the id percent-encoded, as a browser client would send it."""
+    return "/me/sessions/" + quote(str(session_id), safe="")
+
+
 class Device:
     """One simulated browser: its own User-Agent, connection pool and session token.
 
@@ -462,7 +474,8 @@ class Device:
             )
         except requests.RequestException as exc:
             exchange.error = describe_connection_error(exc)
-            raise TransportError(f"{method} {exchange.path}: the target gave no HTTP answer: {exchange.error}") from None
+            message = f"{method} {exchange.path}: the target gave no HTTP answer: {exchange.error}"
+            raise TransportError(message) from None
         exchange.status = response.status_code
         set_cookies = self.set_cookies(response)
         exchange.response_headers = [
@@ -489,8 +502,7 @@ class Device:
 
     def login(self, email: str, password: str, **kwargs: Any) -> requests.Response:
         """POST /login; on success this device holds the new token."""
-        response = self.post("/login", json={"email": email, "password": password}, **kwargs)
-        return response
+        return self.post("/login", json={"email": email, "password": password}, **kwargs)
 
     def logout(self, **kwargs: Any) -> requests.Response:
         return self.post("/logout", **kwargs)
@@ -502,7 +514,8 @@ class Device:
         return self.get("/me/sessions", **kwargs)
 
     def revoke(self, session_id: Any, **kwargs: Any) -> requests.Response:
-        return self.delete(f"/me/sessions/{session_id}", **kwargs)
+        """DELETE /me/sessions/{id}, the id percent-encoded as a browser client would."""
+        return self.delete(session_path(session_id), **kwargs)
 
     def revoke_all(self, **kwargs: Any) -> requests.Response:
         return self.post("/me/sessions/revoke-all", **kwargs)

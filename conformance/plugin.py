@@ -196,7 +196,8 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             text = Path(option.expect_failures).read_text(encoding="utf-8")
         except OSError as exc:
-            raise pytest.UsageError(f"--expect-failures: cannot read {option.expect_failures}: {exc.strerror}") from None
+            message = f"--expect-failures: cannot read {option.expect_failures}: {exc.strerror}"
+            raise pytest.UsageError(message) from None
         expected, problems = parse_expectations(text, option.expect_failures)
     base_url = option.base_url or os.environ.get(ENV_BASE_URL) or None
     if base_url:
@@ -453,7 +454,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         markers = list(item.iter_markers("rule"))
         if len(markers) != 1 or len(markers[0].args) != 1 or markers[0].args[0] not in rules.RULES:
             found = ", ".join(repr(m.args) for m in markers) or "none"
-            raise pytest.UsageError(f"{item.nodeid}: needs exactly one @pytest.mark.rule(ID) with a known ID, found {found}")
+            raise pytest.UsageError(f"{item.nodeid}: needs one @pytest.mark.rule(ID) with a known ID, found {found}")
         rule_id = markers[0].args[0]
         if rule_id in state.selected:
             keep.append(item)

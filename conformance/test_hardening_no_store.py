@@ -3,16 +3,16 @@
 import pytest
 
 from conformance import expect
-from conformance.client import made_up_id
+from conformance.client import made_up_id, session_path
 
 pytestmark = pytest.mark.rule("HARD-NO-STORE")
 
 REQUESTS = [
     "GET /me",
     "GET /me/sessions",
-    "DELETE /me/sessions/{other}",
-    "DELETE /me/sessions/{unknown}",
-    "DELETE /me/sessions/{own}",
+    "DELETE {other}",
+    "DELETE {unknown}",
+    "DELETE {own}",
     "POST /me/sessions/revoke-all",
     "POST /logout",
 ]
@@ -24,7 +24,8 @@ def test_authenticated_response_carries_no_store(new_user, login, call):
     device, other = login(user), login(user)
     own_id, other_id = expect.current_id(device), expect.current_id(other)
     method, path = call.split(" ", 1)
-    path = path.format(own=own_id, other=other_id, unknown=made_up_id(other_id))
+    ids = {"own": own_id, "other": other_id, "unknown": made_up_id(other_id)}
+    path = path.format(**{name: session_path(value) for name, value in ids.items()})
     response = device.request(method, path)
     assert response.status_code != 401, f"{call}: the session should be valid here, got 401"
     directives = [

@@ -43,7 +43,8 @@ def test_token_has_at_least_22_url_safe_chars(new_user, login):
 def test_token_carries_at_least_128_bits(new_user, login):
     tokens = _tokens(new_user(), login, 3)
     used = set("".join(tokens))
-    name, alphabet = next(((name, chars) for name, chars in ALPHABETS if used <= chars), ("bytes", set(map(chr, range(256)))))
+    fits = [(name, chars) for name, chars in ALPHABETS if used <= chars]
+    name, alphabet = fits[0] if fits else ("bytes", set(map(chr, range(256))))
     bits = min(len(token) for token in tokens) * math.log2(len(alphabet))
     assert bits >= 128, (
         f"tokens of {min(len(t) for t in tokens)} characters drawn from {name} carry at most {bits:.0f} bits; "

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conformance import expect
-from conformance.client import cookie_seconds_left
+from conformance.client import cookie_seconds_left, session_path
 
 pytestmark = pytest.mark.rule("CORE-LOGOUT")
 
@@ -42,7 +42,7 @@ def test_logged_out_token_gets_401_everywhere(new_user, login):
         ("GET", "/me"),
         ("GET", "/me/sessions"),
         ("POST", "/me/sessions/revoke-all"),
-        ("DELETE", f"/me/sessions/{staying_id}"),
+        ("DELETE", session_path(staying_id)),
     ]:
         expect.error(leaving.request(method, path, cookie=token), 401, why="that session was logged out")
     expect.alive(staying, why="requests with a logged-out token must not have acted")
@@ -89,6 +89,10 @@ def _default_path(request_path):
     return posixpath.dirname(request_path) or "/"
 
 
+def _domain(attrs):
+    return attrs.get("domain", "").lstrip(".").lower()
+
+
 def test_logout_clears_the_cookie_with_its_own_path(new_user, new_device, target):
     user, device = new_user(), new_device()
     login_response = device.login(user.email, user.password)
@@ -100,8 +104,8 @@ def test_logout_clears_the_cookie_with_its_own_path(new_user, new_device, target
     # A browser deletes a cookie only when path and domain both match the ones it was set with.
     login_path = urlsplit(target.url("/login")).path
     logout_path = urlsplit(target.url("/logout")).path
-    set_scope = (set_attrs.get("path") or _default_path(login_path), set_attrs.get("domain", "").lstrip(".").lower())
-    clear_scope = (clear_attrs.get("path") or _default_path(logout_path), clear_attrs.get("domain", "").lstrip(".").lower())
+    set_scope = (set_attrs.get("path") or _default_path(login_path), _domain(set_attrs))
+    clear_scope = (clear_attrs.get("path") or _default_path(logout_path), _domain(clear_attrs))
     assert set_scope == clear_scope, (
         f"the cookie was set for (path, domain) {set_scope} but cleared for {clear_scope}: a browser keeps it"
     )

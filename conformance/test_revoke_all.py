@@ -1,5 +1,7 @@
 """CORE-REVOKE-ALL: POST /me/sessions/revoke-all ends every other session of the user, and only those."""
 
+import secrets
+
 import pytest
 
 from conformance import expect
@@ -45,10 +47,11 @@ def test_revoke_all_without_other_sessions_answers_200(new_user, login):
     expect.alive(device)
 
 
-def test_revoke_all_without_cookie_gets_401(new_user, login, new_device):
+def test_revoke_all_without_valid_cookie_gets_401(new_user, login, new_device):
     user = new_user()
     devices = [login(user), login(user)]
     expect.error(new_device().revoke_all(cookie=None), 401)
+    expect.error(new_device().revoke_all(cookie=secrets.token_urlsafe(32)), 401)
     for device in devices:
         expect.alive(device, why="an unauthenticated revoke-all must not act")
 

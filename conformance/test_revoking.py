@@ -5,7 +5,7 @@ import secrets
 import pytest
 
 from conformance import expect
-from conformance.client import made_up_id
+from conformance.client import made_up_id, session_path
 
 pytestmark = pytest.mark.rule("CORE-REVOKE")
 
@@ -26,7 +26,7 @@ def test_revoked_session_cookie_gets_401(new_user, login):
         ("GET", "/me"),
         ("GET", "/me/sessions"),
         ("POST", "/me/sessions/revoke-all"),
-        ("DELETE", f"/me/sessions/{bystander_id}"),
+        ("DELETE", session_path(bystander_id)),
     ]:
         expect.error(victim.request(method, path, follow_cookies=False), 401, why="that session was revoked")
     expect.alive(keeper, why="requests with a revoked token must not have acted")
@@ -86,7 +86,7 @@ def test_foreign_session_id_gets_same_404_as_unknown_id(new_user, login):
     assert victim_id in expect.listed_ids(victim), "the victim's session must still be listed"
 
 
-def test_revoke_without_cookie_gets_401(new_user, login, new_device):
+def test_revoke_without_valid_cookie_gets_401(new_user, login, new_device):
     victim = login(new_user())
     victim_id = expect.current_id(victim)
     expect.error(new_device().revoke(victim_id, cookie=None), 401)

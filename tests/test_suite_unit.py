@@ -44,7 +44,12 @@ TOKEN = "Xy3fQ9kLm2Np8Rs4Tu6Vw0Yz1Ab5Cd7Ef9Gh2Ij4Klm"  # 43 chars, the shape of 
             {"httponly": "", "samesite": "Lax", "path": "/", "max-age": "86400"},
         ),
         # Attribute names in any case and order; values keep their case.
-        ("sid=abc;path=/;HTTPONLY;  samesite=STRICT ;secure", "sid", "abc", {"path": "/", "httponly": "", "samesite": "STRICT", "secure": ""}),
+        (
+            "sid=abc;path=/;HTTPONLY;  samesite=STRICT ;secure",
+            "sid",
+            "abc",
+            {"path": "/", "httponly": "", "samesite": "STRICT", "secure": ""},
+        ),
         # A quoted value loses its quotes (RFC 6265 allows DQUOTEs around it).
         ('session="a b c"; Path=/', "session", "a b c", {"path": "/"}),
         # Expires holds a comma: the header must not be split on commas.
@@ -137,7 +142,8 @@ def test_redactor_replaces_every_known_token():
 
 def test_redact_cookie_header_shortens_values_not_attributes():
     raw = f"session={TOKEN}; Path=/; Expires=Wed, 21 Oct 2015 07:28:00 GMT; SameSite=Lax"
-    assert redact_cookie_header(raw) == "session=Xy3f…(43 chars); Path=/; Expires=Wed, 21 Oct 2015 07:28:00 GMT; SameSite=Lax"
+    shown = "session=Xy3f…(43 chars); Path=/; Expires=Wed, 21 Oct 2015 07:28:00 GMT; SameSite=Lax"
+    assert redact_cookie_header(raw) == shown
     assert redact_cookie_header(f"a=1; session={TOKEN}") == "a=1; session=Xy3f…(43 chars)"
 
 
@@ -309,7 +315,8 @@ def test_summary_line_shows_extra_counts_only_when_nonzero():
 
 def test_main_translates_options_for_pytest():
     namespace = build_parser().parse_args(
-        ["--base-url", "http://h:1", "--strict", "--rule", "CORE-ME", "--rule", "HARD-*", "--https", "--idle-timeout", "4"]
+        ["--base-url", "http://h:1", "--strict", "--rule", "CORE-ME", "--rule", "HARD-*"]
+        + ["--https", "--idle-timeout", "4"]
     )
     args = pytest_arguments(namespace, ["-x"])
     assert args[0] == str(SUITE)
