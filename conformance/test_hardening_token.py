@@ -60,16 +60,16 @@ def test_tokens_never_repeat_across_logins(new_user, login):
 
 
 def _decodings(token):
-    """Yield the token and whatever it decodes to as base64/base64url/hex, whole and per dot-separated part."""
+    """Yield (decoded?, bytes): the token's text, and what it decodes to as base64/base64url/hex, whole and per part."""
     for part in [token, *token.split(".")]:
-        yield part.encode()
+        yield False, part.encode()
         for decode in (base64.urlsafe_b64decode, base64.b64decode):
             try:
-                yield decode(part + "=" * (-len(part) % 4))
+                yield True, decode(part + "=" * (-len(part) % 4))
             except (binascii.Error, ValueError):
                 pass
         try:
-            yield bytes.fromhex(part)
+            yield True, bytes.fromhex(part)
         except ValueError:
             pass
 
@@ -91,14 +91,17 @@ def test_token_reveals_no_user_id_email_or_time(new_user, login):
     # Short ids ("7") occur in random bytes by chance; only ids of 6+ characters say something.
     if len(user.id) >= 6:
         needles["the user id"] = user.id.lower().encode()
-    for decoded in _decodings(token):
-        lowered = decoded.lower()
+    for decoded, data in _decodings(token):
+        lowered = data.lower()
         for what, needle in needles.items():
             assert needle not in lowered, f"the session token carries {what} ({needle.decode()!r}) when decoded"
-        for offset in range(len(decoded) - 3):
+        if not decoded:
+            # Four characters of text read as a number land near "now" by chance too often.
+            continue
+        for offset in range(len(data) - 3):
             for order in (">I", "<I"):
-                value = struct.unpack(order, decoded[offset : offset + 4])[0]
-                assert abs(value - now) > 300, "the session token carries the current time as a 32-bit number"
+                value = struct.unpack(order, data[offset : offset + 4])[0]
+                assert abs(value - now) > 120, "the session token carries the current time as a 32-bit number"
 
 
 @pytest.mark.rule("HARD-TOKEN")
