@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 import bottle
@@ -16,11 +15,6 @@ if TYPE_CHECKING:
     from .app import JsonBottle, Services
 
 _CURRENT = "impl.session"
-
-
-def iso(seconds: float) -> str:
-    """Format a timestamp as RFC 3339 UTC with whole seconds: 2026-11-26T19:40:00Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def install(app: "JsonBottle", services: "Services") -> None:
@@ -123,8 +117,8 @@ def install(app: "JsonBottle", services: "Services") -> None:
                 "id": s.id,
                 "deviceName": s.device_name,
                 "ip": s.ip,
-                "lastActiveAt": iso(s.last_active_at),
-                "createdAt": iso(s.created_at),
+                "lastActiveAt": s.last_active_at,
+                "createdAt": s.created_at,
                 "isCurrent": s.id == current.id,
             }
             for s in sessions.list_for_user(current.user_id)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from . import devices
 from .config import Config
-from .store import Cutoffs, SessionRow, SqliteStore
+from .store import Cutoffs, ListedSession, SessionRow, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,6 @@ class Session(NamedTuple):
     def from_row(cls, row: SessionRow, token_hash: bytes) -> "Session":
         id_, user_id, email, ip, device_name, created_ms, last_active_ms = row
         return cls(id_, user_id, email, ip, device_name, created_ms / 1000, last_active_ms / 1000, token_hash)
-
-
-class ListedSession(NamedTuple):
-    """A session as listed to its owner; holds no token, not even its hash."""
-
-    id: str
-    device_name: str
-    ip: str
-    created_at: float
-    last_active_at: float
 
 
 def hash_token(token: str) -> bytes:
@@ -134,10 +124,7 @@ class SessionManager:
 
     def list_for_user(self, user_id: str) -> list[ListedSession]:
         """Return the user's live sessions, most recently active first."""
-        rows = self.store.list_sessions(user_id, self._cutoffs(self._now_ms()))
-        return [
-            ListedSession(r.id, r.device_name, r.ip, r.created_at / 1000, r.last_active_at / 1000) for r in rows
-        ]
+        return self.store.list_sessions(user_id, self._cutoffs(self._now_ms()))
 
     def revoke(self, user_id: str, public_id: str) -> bool:
         """End one of the user's sessions by public id; False when it is not theirs or not alive."""

@@ -97,7 +97,7 @@ def test_help_documents_every_setting():
     ],
 )
 def test_bad_settings_exit_2_with_a_one_line_reason(tmp_path, args, message):
-    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(tmp_path / "s.db"), *args],
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(tmp_path / "s.db"), "--port", "0", *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert message in result.stderr
@@ -107,7 +107,7 @@ def test_bad_settings_exit_2_with_a_one_line_reason(tmp_path, args, message):
 def test_unusable_database_path_exits_2_with_a_one_line_reason(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(blocker / "s.db")],
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(blocker / "s.db"), "--port", "0"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "cannot open database" in result.stderr and "Traceback" not in result.stderr

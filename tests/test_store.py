@@ -218,3 +218,13 @@ def test_concurrent_writers_in_several_processes_lose_nothing(manager, db_path):
         assert p.exitcode == 0
     assert len(set(tokens)) == 400
     assert len(manager.list_for_user("u1")) == 400
+
+
+def test_purge_deletes_in_batches_and_spares_the_living(manager, store, clock):
+    for _ in range(25):
+        manager.start("u1", "127.0.0.1", CHROME_MAC)
+    clock.advance(manager.config.idle_timeout + 1)
+    alive = manager.start("u2", "127.0.0.1", CHROME_MAC)
+    assert store.purge_expired(manager._cutoffs(manager._now_ms()), batch=4) == 25
+    assert manager.authenticate(alive) is not None
+    assert len(all_rows(store.path)) == 1
