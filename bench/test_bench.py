@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 
+import harness
 import pytest
 import run
 import seed
@@ -83,7 +84,7 @@ def test_wrk_report_becomes_requests_per_second_and_milliseconds():
         "latency_us": {"min": 1, "mean": 1500.0, "stdev": 1.0, "max": 9000,
                        "p50": 1200, "p75": 1, "p90": 2500, "p99": 8000, "p999": 1},
     }
-    figures = run.summarise_wrk(raw)
+    figures = harness.summarise_wrk(raw)
     assert figures["rps"] == 2500
     assert (figures["p50_ms"], figures["p99_ms"]) == (1.2, 8.0)
     assert figures["errors"] == {"status": 3}
@@ -92,8 +93,8 @@ def test_wrk_report_becomes_requests_per_second_and_milliseconds():
 def test_process_tree_finds_children(tmp_path):
     child = subprocess.Popen(["sleep", "30"])
     try:
-        assert child.pid in run.process_tree(os.getpid())
-        assert run.rss_bytes(os.getpid()) > 0
+        assert child.pid in harness.process_tree(os.getpid())
+        assert harness.rss_bytes(os.getpid()) > 0
     finally:
         child.kill()
         child.wait()
@@ -101,7 +102,7 @@ def test_process_tree_finds_children(tmp_path):
 
 def test_server_defaults_ignore_the_callers_environment(monkeypatch):
     monkeypatch.setenv("SESSIONS_THREADS", "13")
-    assert run.server_defaults().threads != 13
+    assert harness.server_defaults().threads != 13
 
 
 def test_quick_settings_fill_only_what_was_not_given():
@@ -116,11 +117,11 @@ def test_wrk_script_rotates_through_every_cookie(db, tmp_path):
     tokens = seeder.add_sessions(seeder.add_users(20, "rotation"), 1)
     seeder.write()
     cookies = run.write_cookies(str(tmp_path / "cookies.txt"), tokens)
-    server = run.Server("t", db, str(tmp_path), workers=1, threads=2, access_log=False)
+    server = harness.Server("t", db, str(tmp_path), workers=1, threads=2, access_log=False)
     server.start()
     try:
         since = int(SessionManager(SqliteStore(db), Config(db_path=db)).clock() * 1000)
-        figures = run.Load(shutil.which("wrk"), 1, 2, 2).run(server.url + "/me", ["cookies", cookies])
+        figures = harness.Load(shutil.which("wrk"), 1, 2, 2).run(server.url + "/me", ["cookies", cookies])
     finally:
         server.stop()
     assert figures["requests"] > 20 and not figures["errors"]
