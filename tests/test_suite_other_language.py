@@ -1,0 +1,245 @@
+"""The conformance suite against a server in another language: examples/node-server (Node.js, no dependencies).
+
+The suite must work against any implementation of the contract, not only ours.
+One Node server is shared by the module; the suite runs against it twice, at
+the same time (the suite is built to share a server: every check makes its own
+accounts), as a separate process each, exactly as a student would run it:
+
+- at --level hardening with the server's expected-failures file: exit 0, every
+  CORE rule passes, the listed HARD rules are XFAIL, the other HARD rules pass
+  (HARD-IDLE and HARD-ABSOLUTE skip: the server has no timeouts to declare);
+- at the default level (core) without that file: exit 0, and the same HARD
+  rules show as WARN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "examples" / "node-server"
+SERVER = NODE_DIR / "server.js"
+EXPECTED_FAILURES = NODE_DIR / "expected-failures.txt"
+NODE = shutil.which("node")
+# The server refreshes lastActiveAt at most once per this many seconds; the
+# suite is told the same value, which switches on the checks that it moves.
+TOUCH_INTERVAL = "1"
+# scrypt's cost is no rule of the contract; a low one keeps ~1000 signups and
+# logins quick, as the suite does when it starts the reference itself.
+SCRYPT_COST = "1024"
+# The Node server has no session timeouts, so the suite cannot be told any.
+UNDECLARED = {"HARD-IDLE", "HARD-ABSOLUTE"}
+START_TIMEOUT = 10.0
+SUITE_TIMEOUT = 300.0
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH: cannot run examples/node-server")
+
+
+def expected_failures() -> set[str]:
+    """The rule IDs examples/node-server/expected-failures.txt lists (the suite's format)."""
+    listed = set()
+    for line in EXPECTED_FAILURES.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            listed.add(line.split()[0].upper())
+    return listed
+
+
+def read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """Return the first stdout line of a process, or "" if none comes within `timeout` seconds."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    data = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start examples/node-server/server.js on a free port; yield its base URL; stop it."""
+    log_path = tmp_path_factory.mktemp("node-server") / "stderr.log"
+    with open(log_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [NODE, str(SERVER), "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
+            cwd=NODE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        line = read_first_line(process, START_TIMEOUT)
+        prefix = "listening on http://127.0.0.1:"
+        if not line.startswith(prefix) or not line[len(prefix) :].isdigit():
+            stop(process)
+            log = log_path.read_text(encoding="utf-8", errors="replace")
+            pytest.fail(f"the Node server did not start: first stdout line {line!r}; stderr:\n{log}")
+        yield line[len("listening on ") :]
+        assert process.poll() is None, "the Node server died during the suite's runs"
+    finally:
+        stop(process)
+        assert process.stdout is not None
+        process.stdout.close()
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    # The server writes to stderr only when a request crashed a handler (a 500).
+    assert not log.strip(), f"the Node server logged errors:\n{log}"
+
+
+def suite_args(url: str, report: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "conformance",
+        "--base-url", url,
+        "--json-report", report,
+        "--touch-interval", TOUCH_INTERVAL,
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(node_url: str) -> Iterator[dict[str, dict[str, Any]]]:
+    """Run the suite twice at once against the Node server; yield {"hardening"|"core": result}."""
+    commands = {
+        "hardening": ["--level", "hardening", "--expect-failures", str(EXPECTED_FAILURES)],
+        "core": [],
+    }
+    env = dict(os.environ)
+    env.pop("CONFORMANCE_BASE_URL", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="node-conformance-") as tmp:
+        started = {}
+        try:
+            for name, extra in commands.items():
+                report = os.path.join(tmp, f"{name}.json")
+                output = open(os.path.join(tmp, f"{name}.out"), "wb")
+                try:
+                    process = subprocess.Popen(
+                        suite_args(node_url, report, *extra),
+                        cwd=ROOT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
+                except BaseException:
+                    output.close()
+                    raise
+                started[name] = (process, output, report, time.monotonic())
+            results = {}
+            for name, (process, output, report, began) in started.items():
+                try:
+                    code = process.wait(timeout=SUITE_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                    code = None
+                output.close()
+                text = Path(output.name).read_text(encoding="utf-8", errors="replace")
+                data = json.loads(Path(report).read_text(encoding="utf-8")) if os.path.exists(report) else None
+                results[name] = {
+                    "code": code,
+                    "output": text,
+                    "report": data,
+                    "seconds": time.monotonic() - began,
+                }
+        finally:
+            for process, output, _, _ in started.values():
+                stop(process)
+                output.close()
+        yield results
+
+
+def outcomes(result: dict[str, Any]) -> dict[str, str]:
+    assert result["report"] is not None, f"the suite wrote no JSON report; its output:\n{result['output'][-4000:]}"
+    return {rule["id"]: rule["outcome"] for rule in result["report"]["rules"]}
+
+
+def check_exit_0(result: dict[str, Any]) -> None:
+    assert result["code"] == 0, (
+        f"the suite exited {result['code']} after {result['seconds']:.0f} s; the end of its output:\n"
+        + result["output"][-6000:]
+    )
+
+
+def test_expected_failures_file_lists_only_hard_rules() -> None:
+    listed = expected_failures()
+    assert listed, "examples/node-server/expected-failures.txt lists no rule"
+    assert all(rule.startswith("HARD-") for rule in listed), f"a CORE rule may not be an expected failure: {listed}"
+    assert not listed & UNDECLARED, f"{listed & UNDECLARED} are never checked here (no timeouts declared)"
+
+
+def test_hardening_run_exits_0(runs: dict[str, dict[str, Any]]) -> None:
+    check_exit_0(runs["hardening"])
+    assert runs["hardening"]["report"]["problems"] == [], runs["hardening"]["report"]["problems"]
+
+
+def test_hardening_run_passes_every_core_rule(runs: dict[str, dict[str, Any]]) -> None:
+    found = outcomes(runs["hardening"])
+    core = {rule: outcome for rule, outcome in found.items() if rule.startswith("CORE-")}
+    assert len(core) == 11, f"expected the 11 CORE rules in the report, got {sorted(core)}"
+    assert {rule for rule, outcome in core.items() if outcome != "pass"} == set(), core
+
+
+def test_hardening_run_shows_the_listed_rules_as_xfail(runs: dict[str, dict[str, Any]]) -> None:
+    found = outcomes(runs["hardening"])
+    listed = expected_failures()
+    assert {rule: found.get(rule) for rule in listed} == {rule: "xfail" for rule in listed}
+    assert {rule for rule, outcome in found.items() if outcome == "xfail"} == listed
+
+
+def test_hardening_run_passes_the_other_hard_rules(runs: dict[str, dict[str, Any]]) -> None:
+    found = outcomes(runs["hardening"])
+    others = {rule: outcome for rule, outcome in found.items() if rule.startswith("HARD-")}
+    for rule in expected_failures():
+        others.pop(rule)
+    wanted = {rule: "skip" if rule in UNDECLARED else "pass" for rule in others}
+    assert others == wanted
+
+
+def test_hardening_run_prints_the_rule_table(runs: dict[str, dict[str, Any]]) -> None:
+    output = runs["hardening"]["output"]
+    assert "(level hardening)" in output
+    for rule in expected_failures():
+        assert f"XFAIL {rule}" in output, f"no `XFAIL {rule}` line in the suite's table:\n{output[-3000:]}"
+
+
+def test_core_run_without_expectations_exits_0_with_warnings(runs: dict[str, dict[str, Any]]) -> None:
+    result = runs["core"]
+    check_exit_0(result)
+    found = outcomes(result)
+    listed = expected_failures()
+    assert {rule: found.get(rule) for rule in listed} == {rule: "warn" for rule in listed}
+    assert {rule for rule, outcome in found.items() if outcome in ("fail", "xfail", "warn")} == listed
+    assert all(outcome == "pass" for rule, outcome in found.items() if rule.startswith("CORE-")), found
+    for rule in listed:
+        assert f"WARN  {rule}" in result["output"], f"no `WARN  {rule}` line in the suite's table"
