@@ -112,6 +112,39 @@ def test_list_shows_different_names_for_different_browsers(new_user, login, agen
     assert names[0] != names[1], f"Chrome on macOS and Firefox on Windows got the same deviceName {names[0]!r}"
 
 
+# Pairs that share an engine and most of the User-Agent text: a real parser
+# tells them apart, a hand-written "contains Chrome?" matcher does not.
+LOOKALIKE_AGENTS = {
+    "opera-vs-chrome": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 OPR/116.0.0.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+    ),
+    "samsung-vs-chrome": (
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+    ),
+}
+
+
+@pytest.mark.parametrize("pair", LOOKALIKE_AGENTS.values(), ids=LOOKALIKE_AGENTS.keys())
+def test_device_names_come_from_a_real_user_agent_parser(new_user, new_device, pair):
+    user = new_user()
+    names = []
+    for header in pair:
+        device = new_device()
+        expect.status(device.login(user.email, user.password, headers={"User-Agent": header}), 200)
+        own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+        names.append(str(own.get("deviceName")))
+    assert names[0] != names[1], (
+        f"two different browsers got the same deviceName {names[0]!r}: the contract asks for names made "
+        f"by a real User-Agent parser, which tells these apart (User-Agents: {pair[0]!r} and {pair[1]!r})"
+    )
+
+
 @pytest.mark.parametrize("agent", AGENTS, ids=[agent.key for agent in AGENTS])
 def test_device_name_names_browser_and_os(new_user, login, agent):
     device = login(new_user(), agent)

@@ -272,6 +272,16 @@ def test_stale_or_unknown_expectation_fails_the_run(tmp_path, broken_url):
     assert "HARD-NOPE" in output
 
 
+def test_expected_failure_that_was_never_checked_is_noted(tmp_path, broken_url):
+    (tmp_path / "gaps.txt").write_text("HARD-IDLE  no idle timeout yet\n")
+    argv = ["--rule", "HARD-IDLE", "--level", "hardening", "--expect-failures", str(tmp_path / "gaps.txt")]
+    returncode, report, output = _report(tmp_path, argv, broken_url)
+    assert returncode == 0, output
+    assert report["rules"][0]["outcome"] == "skip"
+    assert any("HARD-IDLE" in note and "not checked" in note for note in report["notes"])
+    assert "NOTE  --expect-failures lists HARD-IDLE" in output
+
+
 def test_junit_report_carries_rule_ids_and_lists_warnings_as_skipped(tmp_path, broken_url):
     xml = tmp_path / "junit.xml"
     result = _suite(["--base-url", broken_url, "--rule", "HARD-ENUM", "--junit-xml", str(xml)], tmp_path)

@@ -304,6 +304,11 @@ def test_rule_outcome_message_names_the_first_failing_test():
     assert (outcome, message) == ("fail", "test_1: why 1")
 
 
+def test_expected_failure_message_puts_the_failure_before_the_reason():
+    outcome, message = rule_outcome("HARD-CSRF", _records("fail"), "hardening", {"HARD-CSRF": "no Origin check"})
+    assert (outcome, message) == ("xfail", "test_0: why 0 [expected: no Origin check]")
+
+
 def test_summary_line_shows_extra_counts_only_when_nonzero():
     counts = {"passed": 21, "failed": 1, "warned": 2, "skipped": 3, "xfailed": 0}
     assert summary_line(counts) == "21 passed, 1 failed, 2 warned, 3 skipped"

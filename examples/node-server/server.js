@@ -145,11 +145,15 @@ const DUMMY_HASH = hashPassword("not a real password");
 // --- device names: a small hand-written User-Agent matcher ---------------------------------
 //
 // The contract asks for a real UA parser (e.g. ua-parser-js or the uap-core
-// regexes). This matcher knows five browsers and five systems, in the order
-// that matters (Edge and Chrome both say "Safari"; iPhones say "like Mac OS X";
-// Android says "Linux"), and calls everything else unknown.
+// regexes). This matcher knows a few browsers and five systems, in the order
+// that matters (Opera, Samsung Internet and Edge all say "Chrome"; Edge and
+// Chrome both say "Safari"; iPhones say "like Mac OS X"; Android says "Linux"),
+// and calls everything else unknown. A matcher that only asks "contains
+// Chrome?" names Opera "Chrome", and the suite's CORE-LIST check catches that.
 
 function browserOf(ua) {
+  if (/\bOPR\//.test(ua)) return "Opera";
+  if (/\bSamsungBrowser\//.test(ua)) return "Samsung Internet";
   if (/\bEdg(e|A|iOS)?\//.test(ua)) return "Edge";
   if (/\b(Chrome|CriOS)\//.test(ua)) return "Chrome";
   if (/\b(Firefox|FxiOS)\//.test(ua)) return "Firefox";
