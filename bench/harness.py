@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -61,12 +62,13 @@ def wrk_version(wrk: str) -> str:
 
 @dataclass
 class Load:
-    """Settings of every wrk run."""
+    """Settings of every wrk run, and the servers whose CPU time counts as ours."""
 
     wrk: str
     duration: float
     connections: int
     threads: int
+    servers: list["Server"] = field(default_factory=list)
 
     def run(self, url: str, script_args: Sequence[str], duration: float | None = None) -> dict[str, Any]:
         """Run wrk once against `url`; return its figures (req/s, latencies in ms, errors)."""
@@ -85,11 +87,13 @@ class Load:
             "--",
             *script_args,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+        meter = ForeignCpu(self.servers)
+        with meter:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH-JSON ")), None)
         if proc.returncode != 0 or line is None:
             raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-        return summarise_wrk(json.loads(line[len("BENCH-JSON ") :]))
+        return {**summarise_wrk(json.loads(line[len("BENCH-JSON ") :])), "foreign_cpu": meter.share}
 
 
 def summarise_wrk(raw: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +113,51 @@ def summarise_wrk(raw: dict[str, Any]) -> dict[str, Any]:
         # status: answers >= 400; the rest are socket errors and time-outs.
         "errors": {k: v for k, v in errors.items() if v},
     }
+
+
+class ForeignCpu:
+    """Measure the share of the machine's CPU that processes other than ours used during a block.
+
+    Ours: the servers' processes, wrk (a child that has exited by the end)
+    and this process. The rest (other users of a shared machine, and a
+    virtual machine's steal time) is noise in the figures measured meanwhile.
+    """
+
+    def __init__(self, servers: Sequence["Server"]) -> None:
+        self.servers = servers
+        self.share = 0.0
+
+    def _snapshot(self) -> tuple[float, float, float]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+        user, nice, system, idle, iowait, irq, softirq, steal = fields
+        tick = os.sysconf("SC_CLK_TCK")
+        busy = (user + nice + system + irq + softirq + steal) / tick
+        ours = sum(_cpu_seconds(pid, tick) for server in self.servers for pid in server.pids())
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            ours += usage.ru_utime + usage.ru_stime
+        return time.monotonic(), busy, ours
+
+    def __enter__(self) -> "ForeignCpu":
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._snapshot()
+        elapsed = end[0] - self._start[0]
+        foreign = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        cores = len(os.sched_getaffinity(0))
+        self.share = max(0.0, foreign / (elapsed * cores)) if elapsed > 0 else 0.0
+
+
+def _cpu_seconds(pid: int, tick: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
 
 
 # -- the server under test ----------------------------------------------------

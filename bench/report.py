@@ -40,7 +40,8 @@ class Results:
         errors = figures["errors"]
         log(
             f"{group:9} {server.name:6} {scenario.label:34} round {rnd + 1}: {figures['rps']:8,.0f} req/s"
-            f"  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms" + (f"  ERRORS {errors}" if errors else "")
+            f"  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms"
+            f"  others' CPU {figures.get('foreign_cpu', 0):4.0%}" + (f"  ERRORS {errors}" if errors else "")
         )
         if errors:
             self.notes.append(f"{server.name} {scenario.label} round {rnd + 1}: wrk counted errors {errors}")
@@ -57,7 +58,12 @@ class Results:
             "rounds_rps": [round(r["rps"]) for r in rows],
             "requests": sum(r["requests"] for r in rows),
             "errors": sum(sum(r["errors"].values()) for r in rows),
+            "foreign_cpu_max": max(r.get("foreign_cpu", 0.0) for r in rows),
         }
+
+
+def pct(value: float) -> str:
+    return f"{value:.0%}"
 
 
 def ms(value: float) -> str:
@@ -78,10 +84,23 @@ def header_lines(results: Results, args: argparse.Namespace) -> list[str]:
         "default (touch interval 60 s, purge interval 300 s); access log to a file.",
         f"Load generator: {m['load_generator']}, `-t{args.wrk_threads} -c{args.connections} -d{args.duration:g}s`, "
         f"on the same {m['nproc']} cores as the server. Latencies are wrk's (closed loop, no connect time).",
+        others_line(results),
         f"Load average (1, 5, 15 min) before: {results.meta['loadavg_before']}; after: {results.meta['loadavg_after']}. "
         f"Run took {results.meta['elapsed_s']:.0f} s{' (quick smoke run: indicative only)' if args.quick else ''}.",
     ]
     return lines
+
+
+def others_line(results: Results) -> str:
+    """Say how much of the machine other processes took while the runs were measured."""
+    shares = sorted(r.get("foreign_cpu", 0.0) for r in results.runs)
+    if not shares:
+        return "No wrk run."
+    line = (f"Other processes on the machine used a median {pct(statistics.median(shares))}, at most "
+            f"{pct(shares[-1])}, of its CPU during the measured runs (column \"others\").")
+    if shares[-1] > 0.1:
+        line += " Runs above ~10% were disturbed: compare figures within this report, not with other runs."
+    return line
 
 
 def report_main(results: Results, args: argparse.Namespace) -> str:
@@ -89,8 +108,8 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     out = [f"# Benchmark of the reference server, {r.meta['started']}", ""]
     out += [f"- {line}" for line in header_lines(r, args)]
     out += ["", f"## GET /me against the /healthz ceiling ({args.rounds} interleaved round(s), medians)", ""]
-    out += ["| request | access log | req/s | req/s per round | p50 ms | p99 ms | / healthz |",
-            "|---|---|---:|---|---:|---:|---:|"]
+    out += ["| request | access log | req/s | req/s per round | p50 ms | p99 ms | / healthz | others |",
+            "|---|---|---:|---|---:|---:|---:|---:|"]
     modes = [n for n in ("log", "nolog") if r.median("headline", n, "healthz")]
     for name in modes:
         ceiling = r.median("headline", name, "healthz")
@@ -105,7 +124,7 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
             out.append(
                 f"| {label} | {'on' if name == 'log' else 'off'} | {cell['rps']:,.0f} | "
                 f"{' · '.join(f'{x:,}' for x in cell['rounds_rps'])} | {ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | "
-                f"{cell['rps'] / ceiling['rps']:.2f} |"
+                f"{cell['rps'] / ceiling['rps']:.2f} | {pct(cell['foreign_cpu_max'])} |"
             )
     out += ["", "The headline is access log **on**, the server's default."]
     touched = r.meta.get("rotation_sessions_touched")
@@ -114,7 +133,7 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     out.append("")
 
     out += ["## Other requests (server with access log on)", "",
-            "| request | req/s | p50 ms | p99 ms | requests | errors |", "|---|---:|---:|---:|---:|---:|"]
+            "| request | req/s | p50 ms | p99 ms | requests | errors | others |", "|---|---:|---:|---:|---:|---:|---:|"]
     for group, key, label in (("list", "list10", "GET /me/sessions, 10 sessions"),
                               ("list", "list1000", "GET /me/sessions, 1,000 sessions"),
                               ("list", "list1000_c1", "GET /me/sessions, 1,000 sessions, 1 connection (-t1 -c1)"),
@@ -123,7 +142,7 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
         if cell:
             r.summary[key] = cell
             out.append(f"| {label} | {cell['rps']:,.{1 if cell['rps'] < 100 else 0}f} | {ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | "
-                       f"{cell['requests']:,} | {cell['errors']} |")
+                       f"{cell['requests']:,} | {cell['errors']} | {pct(cell['foreign_cpu_max'])} |")
     ra = r.summary["revoke_all"]
     out += ["", "POST /me/sessions/revoke-all, one request at a time on an otherwise idle server, fresh user each time:", "",
             "| other sessions revoked | sessions in the table | median ms | each run, ms |", "|---:|---:|---:|---|"]
@@ -142,11 +161,11 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     ip = r.summary["inprocess_lookup_us"]
     big_rows = f"{args.big_table:,}"
     out += [f"## Lookup against table size (GET /me, 1,000 rotating cookies, {args.lookup_rounds} interleaved round(s))", "",
-            "| sessions in table | req/s | req/s per round | p50 ms | p99 ms | in-process authenticate µs |",
-            "|---:|---:|---|---:|---:|---:|"]
+            "| sessions in table | req/s | req/s per round | p50 ms | p99 ms | others | in-process authenticate, CPU µs |",
+            "|---:|---:|---|---:|---:|---:|---:|"]
     for rows, cell, key in (("10,000", cs, "10000"), (big_rows, cb, str(args.big_table))):
         out.append(f"| {rows} | {cell['rps']:,.0f} | {' · '.join(f'{x:,}' for x in cell['rounds_rps'])} | "
-                   f"{ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | {ip[key]} |")
+                   f"{ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | {pct(cell['foreign_cpu_max'])} | {ip[key]} |")
     flat = {"rps_ratio": cb["rps"] / cs["rps"], "p50_ratio": cb["p50_ms"] / cs["p50_ms"],
             "inprocess_ratio": ip[str(args.big_table)] / ip["10000"]}
     r.summary["table"] = {small: cs, big: cb, **flat}
@@ -197,14 +216,15 @@ def report_layouts(results: Results, args: argparse.Namespace) -> str:
     out += [f"- {line}" for line in header_lines(r, args)]
     out += ["", f"{args.rounds} interleaved round(s); medians. One server per layout, all on one database.", "",
             "| --workers x --threads | /healthz req/s | /me req/s | /me p50 ms | /me p99 ms | / healthz | "
-            "/me 1,000 rotating req/s | p99 ms | peak RSS MiB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "/me 1,000 rotating req/s | p99 ms | peak RSS MiB | others |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in r.meta["layouts"]:
         h, m, rot = (r.median("layouts", name, k) for k in ("healthz", "me", "me_rotating"))
         r.summary[name] = {"healthz": h, "me": m, "me_rotating": rot, "ratio": m["rps"] / h["rps"]}
         out.append(f"| {name} | {h['rps']:,.0f} | {m['rps']:,.0f} | {ms(m['p50_ms'])} | {ms(m['p99_ms'])} | "
                    f"{m['rps'] / h['rps']:.2f} | {rot['rps']:,.0f} | {ms(rot['p99_ms'])} | "
-                   f"{r.memory[name]['peak_rss_mib']} |")
+                   f"{r.memory[name]['peak_rss_mib']} | "
+                   f"{pct(max(c['foreign_cpu_max'] for c in (h, m, rot)))} |")
     best = max(r.meta["layouts"], key=lambda n: r.summary[n]["me"]["rps"])
     out += ["", f"Most /me req/s: {best}.", ""]
     return "\n".join(out + notes_lines(r))

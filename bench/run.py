@@ -21,8 +21,10 @@ The machine is shared: wrk runs on the same cores as the server, and other
 work on the machine shows up as noise (perf-notes saw +-40% between runs of
 one cell). So the runs that are compared are interleaved (healthz, me, ...,
 healthz, me, ...) and each figure is the median of its rounds; compare
-figures within one run, not across runs. The load average before and after
-is printed so a disturbed run can be recognised.
+figures within one run, not across runs. To recognise a disturbed run, every
+wrk run also records the share of the machine's CPU that processes other
+than ours (servers, wrk, this script) used meanwhile, from /proc/stat: the
+"others" column, the largest share over the cell's rounds.
 
 What each figure means
 ----------------------
@@ -212,6 +214,7 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
         for on in modes
     ]
     head = servers[0]
+    load.servers = servers
     results.meta["server"] = head.describe()
     sampler = MemorySampler(servers)
     with sampler:
@@ -249,7 +252,7 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
                 sampler.phase, sampler.active = scenario.label, head
                 results.record("list", head, scenario, 0, load.run(head.url + scenario.path, scenario.args))
             # One client alone: the latency of the request itself, without queueing behind 15 others.
-            single = Load(load.wrk, load.duration / 2, 1, 1)
+            single = Load(load.wrk, load.duration / 2, 1, 1, servers)
             scenario = Scenario("list1000_c1", "GET /me/sessions, 1,000, 1 connection", "/me/sessions",
                                 ["header", "Cookie", f"session={list1000}"])
             sampler.phase, sampler.active = scenario.label, head
@@ -325,6 +328,7 @@ def table_size(args: argparse.Namespace, load: Load, workdir: str, results: Resu
                         access_log=args.access_log != "off")
         servers.append(server)
         scenarios[name] = Scenario("me_rotating", f"GET /me, {size:,}-row table", "/me", ["cookies", cookies])
+    load.servers = servers
     sampler = MemorySampler(servers)
     with sampler:
         try:
@@ -352,7 +356,7 @@ def table_size(args: argparse.Namespace, load: Load, workdir: str, results: Resu
 
 
 def inprocess_lookup(db: str, tokens: Sequence[str], passes: int = 5) -> float:
-    """Return the median µs of SessionManager.authenticate over `tokens`, called directly."""
+    """Return the median CPU µs of SessionManager.authenticate over `tokens`, called directly."""
     from impl.config import Config
     from impl.sessions import SessionManager
     from impl.store import SqliteStore
@@ -365,10 +369,11 @@ def inprocess_lookup(db: str, tokens: Sequence[str], passes: int = 5) -> float:
                 raise RuntimeError("a seeded session did not authenticate")
         per_call = []
         for _ in range(passes):
-            started = time.perf_counter()
+            # CPU time of this thread: other work on a shared machine inflates it far less than wall time.
+            started = time.thread_time()
             for token in tokens:
                 manager.authenticate(token)
-            per_call.append((time.perf_counter() - started) / len(tokens) * 1e6)
+            per_call.append((time.thread_time() - started) / len(tokens) * 1e6)
         return round(statistics.median(per_call), 1)
     finally:
         store.close()
@@ -420,6 +425,7 @@ def layouts_run(args: argparse.Namespace, load: Load, workdir: str, results: Res
     on = args.access_log != "off"
     servers = [Server(f"{w}x{t}", db, workdir, workers=w, threads=t, access_log=on) for w, t in layouts]
     results.meta["server"] = f"run_server.py --workers W --threads T {'--access-log' if on else '--no-access-log'}"
+    load.servers = servers
     sampler = MemorySampler(servers)
     with sampler:
         try:

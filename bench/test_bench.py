@@ -100,6 +100,12 @@ def test_process_tree_finds_children(tmp_path):
         child.wait()
 
 
+def test_foreign_cpu_share_is_a_fraction_of_the_machine():
+    with harness.ForeignCpu([]) as meter:
+        sum(i * i for i in range(200_000))  # our own work is not foreign
+    assert 0.0 <= meter.share <= 1.0
+
+
 def test_server_defaults_ignore_the_callers_environment(monkeypatch):
     monkeypatch.setenv("SESSIONS_THREADS", "13")
     assert harness.server_defaults().threads != 13
