@@ -228,3 +228,47 @@ def test_purge_deletes_in_batches_and_spares_the_living(manager, store, clock):
     assert store.purge_expired(manager._cutoffs(manager._now_ms()), batch=4) == 25
     assert manager.authenticate(alive) is not None
     assert len(all_rows(store.path)) == 1
+
+
+def test_revoke_all_retires_sessions_at_once_and_the_purge_deletes_them(manager, store):
+    keep = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    others = [manager.start("u1", "127.0.0.1", CHROME_MAC) for _ in range(5)]
+    bob = manager.start("u2", "127.0.0.1", CHROME_MAC)
+    assert manager.revoke_others(manager.authenticate(keep)) == 5
+    assert len(all_rows(store.path)) == 7  # still on disk...
+    assert all(manager.authenticate(t) is None for t in others)  # ...but dead from this commit on
+    assert [s.id for s in manager.list_for_user("u1")] == [manager.authenticate(keep).id]
+    assert manager.purge_expired() == 5
+    assert len(all_rows(store.path)) == 2
+    assert manager.authenticate(keep) is not None and manager.authenticate(bob) is not None
+
+
+def test_login_after_revoke_all_lives_in_the_new_generation(manager):
+    keep = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    manager.start("u1", "127.0.0.1", CHROME_MAC)
+    manager.revoke_others(manager.authenticate(keep))
+    later = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    assert manager.authenticate(later) is not None
+    assert len(manager.list_for_user("u1")) == 2
+    assert manager.revoke_others(manager.authenticate(keep)) == 1
+    assert manager.authenticate(later) is None
+
+
+def test_retired_session_cannot_be_revoked_or_touched_back_to_life(manager, store, clock):
+    keep = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    gone = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    gone_id = next(s.id for s in manager.list_for_user("u1") if manager.authenticate(keep).id != s.id)
+    manager.revoke_others(manager.authenticate(keep))
+    assert manager.revoke("u1", gone_id) is False  # "already revoked": 404
+    clock.advance(3600 * 2)
+    assert store.touch_session(hash_token(gone), 10**15, 10**15, ALIVE) is False
+    assert manager.authenticate(gone) is None
+
+
+def test_revoke_all_counts_only_sessions_that_were_alive(manager, clock):
+    manager.start("u1", "127.0.0.1", CHROME_MAC)  # will be idle-expired
+    clock.advance(manager.config.idle_timeout - 5)
+    keep = manager.start("u1", "127.0.0.1", CHROME_MAC)
+    manager.start("u1", "127.0.0.1", CHROME_MAC)
+    clock.advance(10)
+    assert manager.revoke_others(manager.authenticate(keep)) == 1
