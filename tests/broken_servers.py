@@ -1,0 +1,1116 @@
+"""Deliberately broken variants of the reference server, to show that the conformance suite catches each bug.
+
+Theory of operation:
+
+1. A variant is the reference app from `create_app`, plus one bug put in from
+   outside: WSGI middleware that rewrites a request or an answer, or a method
+   of the app's own `services.sessions` / `services.store` /
+   `services.accounts` instance replaced by a broken copy. `impl/` holds no
+   switch for any of them; the routes look those methods up on the instances
+   at call time, so an instance attribute is enough.
+2. Each variant names the rules it breaks (`breaks`). A run of the suite on it
+   with `--rule 'CORE-*'` plus those rules must FAIL every one of them and PASS
+   every other CORE rule: a bug that brings down rules it was not aimed at
+   says nothing about whether the suite would see it alone.
+3. Every variant runs with a one-second `lastActiveAt` refresh, declared to
+   the suite, so the CORE checks that need it run too. Variants aimed at the
+   timeouts get short ones (IDLE_TIMEOUT, ABSOLUTE_TIMEOUT), declared as well.
+4. Bugs are the ones implementers make: each `bug` line says which.
+
+tests/BROKEN_SERVERS.md lists the variants; tests/test_suite_catches_broken_servers.py
+runs the suite on each and keeps that list in step with VARIANTS.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import secrets
+import socketserver
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import bottle
+
+from impl import Config, create_app
+from impl import devices
+from impl.accounts import User, validate_email, validate_password
+from impl.errors import BadRequest, Conflict, InvalidCredentials
+from impl.sessions import Session, hash_token, is_well_formed_token
+from impl.store import Cutoffs, UserRow
+from impl.web import session_cookie
+
+from .conftest import FAST
+
+WsgiApp = Callable[..., Iterable[bytes]]
+
+# Declared to the suite for every variant (--touch-interval), so that the
+# checks that lastActiveAt moves and that the list follows activity run.
+TOUCH_INTERVAL = 1.0
+# For the variants aimed at HARD-IDLE / HARD-ABSOLUTE: short enough to wait
+# out, long enough that no CORE check's session runs into them (the longest
+# lives about 3 s). The same values the reference's own run declares.
+IDLE_TIMEOUT = 4.0
+ABSOLUTE_TIMEOUT = 10.0
+
+CONTROL_SETTINGS = {"idle_timeout": IDLE_TIMEOUT, "absolute_timeout": ABSOLUTE_TIMEOUT}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One broken server: its id, the rule IDs it breaks, the bug in one line, and how to build it."""
+
+    id: str
+    breaks: tuple[str, ...]
+    bug: str
+    build: Callable[[Any], WsgiApp]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def config(self, db_path: str) -> Config:
+        """Return the reference settings this variant runs with (cheap scrypt, quick refresh)."""
+        return Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
+
+    def app(self, db_path: str) -> WsgiApp:
+        """Build a fresh reference app on `db_path` and break it."""
+        return self.build(create_app(self.config(db_path)))
+
+    def declarations(self) -> list[str]:
+        """Return the suite options that tell it this variant's settings."""
+        args = ["--touch-interval", f"{TOUCH_INTERVAL:g}"]
+        if "idle_timeout" in self.settings:
+            args += ["--idle-timeout", f"{self.settings['idle_timeout']:g}"]
+        if "absolute_timeout" in self.settings:
+            args += ["--absolute-timeout", f"{self.settings['absolute_timeout']:g}"]
+        return args
+
+
+VARIANTS: list[Variant] = []
+
+
+def variant(variant_id: str, breaks: Iterable[str], bug: str, **settings: Any) -> Callable[..., Any]:
+    """Register the decorated builder as a variant."""
+
+    def register(build: Callable[[Any], WsgiApp]) -> Callable[[Any], WsgiApp]:
+        if any(v.id == variant_id for v in VARIANTS):
+            raise ValueError(f"two variants named {variant_id}")
+        VARIANTS.append(Variant(variant_id, tuple(breaks), bug, build, settings))
+        return build
+
+    return register
+
+
+# The unbroken reference under the same harness: it must pass every rule, or
+# a variant's failures could come from the harness rather than from its bug.
+CONTROL = Variant("control", (), "none: the reference app as create_app builds it", lambda app: app, CONTROL_SETTINGS)
+
+
+# --- serving over real HTTP ----------------------------------------------------------
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up before the answer (a refused oversized body) is no news.
+        pass
+
+
+def _quiet_errors(app: WsgiApp) -> WsgiApp:
+    """Give each request a private wsgi.errors: broken variants crash on purpose, and say so there."""
+
+    def quiet(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["wsgi.errors"] = io.StringIO()
+        return app(environ, start_response)
+
+    return quiet
+
+
+@contextlib.contextmanager
+def serving(app: WsgiApp) -> Iterator[str]:
+    """Serve a WSGI app on a free port of 127.0.0.1 in threads until the block ends; yield its base URL."""
+    server = make_server(
+        "127.0.0.1", 0, _quiet_errors(app), server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name=f"serve:{server.server_port}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- tools for building variants -----------------------------------------------------
+
+
+Edit = Callable[[dict[str, Any], str, list[tuple[str, str]], bytes], tuple[str, list[tuple[str, str]], bytes]]
+
+
+def rewrite_responses(app: WsgiApp, edit: Edit) -> WsgiApp:
+    """Wrap `app` so that edit(environ, status, headers, body) may change every answer before it leaves."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        captured: dict[str, Any] = {}
+        written: list[bytes] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, list(headers)
+            return written.append
+
+        result = app(environ, capture)
+        try:
+            body = b"".join(written) + b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers, body = edit(environ, captured["status"], captured["headers"], body)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
+
+    return wrapped
+
+
+def rewrite_requests(app: WsgiApp, edit: Callable[[dict[str, Any]], None]) -> WsgiApp:
+    """Wrap `app` so that edit(environ) may change every request before the app sees it."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        edit(environ)
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def is_call(environ: Mapping[str, Any], method: str, path: str) -> bool:
+    """Tell whether a request is `method path` (path may end in `*` for a prefix)."""
+    if environ.get("REQUEST_METHOD") != method:
+        return False
+    actual = environ.get("PATH_INFO", "")
+    return actual.startswith(path[:-1]) if path.endswith("*") else actual == path
+
+
+def json_answer(status: str, payload: Any) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Return (status, headers, body) of a JSON answer with the reference's no-store header."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return status, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body
+
+
+def set_cookie_token(headers: list[tuple[str, str]]) -> str | None:
+    """Return the session token a list of response headers sets, if any."""
+    for name, value in headers:
+        if name.lower() == "set-cookie" and value.startswith("session="):
+            token = value.split(";", 1)[0].partition("=")[2]
+            if token:
+                return token
+    return None
+
+
+def owner_of(store: Any, public_id: str) -> str | None:
+    """Return the user id owning the session with this public id, whoever asks."""
+    row = store._conn().execute("SELECT user_id FROM sessions WHERE id = ?", (public_id,)).fetchone()
+    return row[0] if row else None
+
+
+def start_session(sessions: Any, user_id: str, ip: str, user_agent: str | None, token: str, public_id: str) -> str:
+    """Store a new session as the reference's SessionManager.start does, with the token and id given."""
+    ua = devices.clip_user_agent(user_agent)
+    sessions.store.add_session(
+        hash_token_any(token), public_id, user_id, ip, ua, devices.device_name(ua), sessions._now_ms()
+    )
+    return token
+
+
+def hash_token_any(token: str) -> bytes:
+    """Hash a cookie value of any shape, as hash_token does the reference's own ASCII tokens."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def replace_token_policy(sessions: Any, make_token: Callable[[], str]) -> None:
+    """Make `sessions` issue tokens from make_token() and accept any non-empty cookie value as a token.
+
+    What an implementation without the reference's token shape looks like:
+    start, authenticate and end as the reference does them, minus the shape check.
+    """
+
+    def start(user_id: str, ip: str, user_agent: str | None) -> str:
+        return start_session(sessions, user_id, ip, user_agent, make_token(), secrets.token_urlsafe(16))
+
+    def authenticate(token: str | None) -> Session | None:
+        if not token or len(token) > 4096:
+            return None
+        token_hash = hash_token_any(token)
+        now_ms = sessions._now_ms()
+        cutoffs = sessions._cutoffs(now_ms)
+        row = sessions.store.find_session(token_hash, cutoffs)
+        if row is None:
+            return None
+        stale_before = now_ms - int(sessions.config.touch_interval * 1000)
+        if row.last_active_at < stale_before and sessions._touch(token_hash, now_ms, stale_before, cutoffs):
+            row = row._replace(last_active_at=now_ms)
+        return Session.from_row(row, token_hash)
+
+    def end(token: str | None) -> bool:
+        return bool(token) and sessions.store.delete_session_by_token(hash_token_any(token))
+
+    sessions.start, sessions.authenticate, sessions.end = start, authenticate, end
+
+
+def name_devices(app: Any, name_for: Callable[[str], str]) -> Any:
+    """Make new sessions of `app` take their device name from name_for(user_agent) instead of the UA parser."""
+    store = app.services.store
+    add_session = store.add_session
+
+    def add_named(token_hash: bytes, public_id: str, user_id: str, ip: str, user_agent: str, *rest: Any) -> None:
+        _, now_ms = rest
+        add_session(token_hash, public_id, user_id, ip, user_agent, name_for(user_agent), now_ms)
+
+    store.add_session = add_named
+    return app
+
+
+class HiddenSessions:
+    """A second record beside the sessions table, holding ids "removed" from the list only.
+
+    The lesson's design mistake: two places that say which sessions exist, one
+    of them never consulted when a request is authenticated.
+    """
+
+    def __init__(self, sessions: Any) -> None:
+        self.hidden: set[str] = set()
+        self.lock = threading.Lock()
+        listed = sessions.list_for_user
+
+        def list_for_user(user_id: str) -> list[Any]:
+            with self.lock:
+                return [s for s in listed(user_id) if s.id not in self.hidden]
+
+        sessions.list_for_user = list_for_user
+
+    def hide(self, public_id: str) -> None:
+        with self.lock:
+            self.hidden.add(public_id)
+
+
+# --- CORE-SIGNUP ---------------------------------------------------------------------
+
+
+@variant(
+    "signup-duplicate-case-sensitive",
+    ["CORE-SIGNUP"],
+    "the UNIQUE index is on the email as typed, so ANN@x.org signs up again beside ann@x.org "
+    "(login compares lower-cased, so it still finds the first account)",
+)
+def _signup_duplicate_case_sensitive(app: Any) -> WsgiApp:
+    accounts, store = app.services.accounts, app.services.store
+
+    def signup_keyed_as_typed(email: str, password: str) -> User:
+        email = validate_email(email)
+        validate_password(password)
+        user = User(secrets.token_urlsafe(16), email)
+        password_hash = accounts.hasher.hash(password)
+        if not store.add_user(user.id, email, email, password_hash, int(accounts.clock() * 1000)):
+            raise Conflict("An account with this email already exists.")
+        return user
+
+    def find_user_lower_cased(key: str) -> UserRow | None:
+        row = (
+            store._conn()
+            .execute(
+                "SELECT id, email, password_hash FROM users WHERE lower(email_key) = ? ORDER BY created_at LIMIT 1",
+                (key,),
+            )
+            .fetchone()
+        )
+        return UserRow(*row) if row else None
+
+    accounts.signup = signup_keyed_as_typed
+    store.find_user = find_user_lower_cased
+    return app
+
+
+@variant(
+    "signup-password-off-by-one",
+    ["CORE-SIGNUP"],
+    "`len(password) <= 8` instead of `< 8`: a password of exactly 8 characters is refused with 400",
+)
+def _signup_password_off_by_one(app: Any) -> WsgiApp:
+    accounts = app.services.accounts
+    signup = accounts.signup
+
+    def signup_off_by_one(email: str, password: str) -> Any:
+        if len(password) <= 8:
+            raise BadRequest("password must be at least 8 characters.")
+        return signup(email, password)
+
+    accounts.signup = signup_off_by_one
+    return app
+
+
+# --- CORE-LOGIN ----------------------------------------------------------------------
+
+
+@variant(
+    "login-bad-credentials-400",
+    ["CORE-LOGIN", "CORE-SIGNUP"],
+    "a wrong password or unknown email answers 400 Bad Request instead of 401 (same body for both); "
+    "CORE-SIGNUP sees it too, since it proves that a refused signup set no password by a 401 login",
+)
+def _login_bad_credentials_400(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "POST", "/login") and status.startswith("401"):
+            status = "400 Bad Request"
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "login-email-case-sensitive",
+    ["CORE-LOGIN"],
+    "login looks the email up as typed, not lower-cased: ANN@x.org cannot log in to ann@x.org",
+)
+def _login_email_case_sensitive(app: Any) -> WsgiApp:
+    accounts = app.services.accounts
+    check = accounts.check_credentials
+
+    def check_as_typed(email: str, password: str) -> Any:
+        # Keys are stored lower-cased, so a look-up as typed finds only lower-case input.
+        if email.strip() != email.strip().lower():
+            raise InvalidCredentials()
+        return check(email, password)
+
+    accounts.check_credentials = check_as_typed
+    return app
+
+
+# --- CORE-LOGOUT ---------------------------------------------------------------------
+
+
+@variant(
+    "logout-keeps-session",
+    ["CORE-LOGOUT"],
+    "the classic: logout clears the cookie in the browser but never ends the session on the server",
+)
+def _logout_keeps_session(app: Any) -> WsgiApp:
+    app.services.sessions.end = lambda token: False
+    return app
+
+
+@variant(
+    "logout-keeps-cookie",
+    ["CORE-LOGOUT"],
+    "logout ends the session on the server but sends no Set-Cookie to clear the browser's cookie",
+)
+def _logout_keeps_cookie(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "POST", "/logout"):
+            headers = [(k, v) for k, v in headers if k.lower() != "set-cookie"]
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "logout-ends-all-sessions",
+    ["CORE-LOGOUT"],
+    "logout deletes by user id (`DELETE FROM sessions WHERE user_id = ?`): every device is logged out",
+)
+def _logout_ends_all_sessions(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def end_every_session(token: str | None) -> bool:
+        current = sessions.authenticate(token)
+        if current is None:
+            return False
+        # Every session of the user: none has an empty token hash.
+        sessions.store.delete_other_sessions(current.user_id, b"", sessions._cutoffs(sessions._now_ms()))
+        return True
+
+    sessions.end = end_every_session
+    return app
+
+
+# --- CORE-ME -------------------------------------------------------------------------
+
+
+@variant(
+    "me-answers-last-login",
+    ["CORE-ME"],
+    "a module-level `current_user` set at each login: GET /me checks the session but names whoever logged in last",
+)
+def _me_answers_last_login(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    last: dict[str, Any] = {}
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "POST", "/login") and status.startswith("200"):
+            session = sessions.authenticate(set_cookie_token(headers))
+            if session is not None:
+                last["user"] = {"id": session.user_id, "email": session.email}
+        elif is_call(environ, "GET", "/me") and status.startswith("200") and "user" in last:
+            body = json.dumps(last["user"], separators=(",", ":")).encode()
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "me-guest-without-cookie",
+    ["CORE-ME", "CORE-SIGNUP"],
+    "GET /me without any cookie answers 200 {\"id\": null, \"email\": null} (a guest) instead of 401; "
+    "CORE-SIGNUP sees it too, since it proves that signup did not log in by asking /me",
+)
+def _me_guest_without_cookie(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "GET", "/me") and not environ.get("HTTP_COOKIE"):
+            return json_answer("200 OK", {"id": None, "email": None})
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- CORE-LIST -----------------------------------------------------------------------
+
+
+@variant(
+    "list-ordered-by-creation",
+    ["CORE-LIST"],
+    "`ORDER BY created_at DESC`: the list is newest-login first, not most-recently-active first",
+)
+def _list_ordered_by_creation(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    listed = sessions.list_for_user
+    sessions.list_for_user = lambda user_id: sorted(listed(user_id), key=lambda s: s.created_at, reverse=True)
+    return app
+
+
+@variant(
+    "list-oldest-first",
+    ["CORE-LIST"],
+    "`ORDER BY last_active_at` without DESC: the least recently active session comes first",
+)
+def _list_oldest_first(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    listed = sessions.list_for_user
+    sessions.list_for_user = lambda user_id: list(reversed(listed(user_id)))
+    return app
+
+
+@variant(
+    "list-raw-user-agent",
+    ["CORE-LIST"],
+    "deviceName is the raw User-Agent header, not a parsed \"<browser> on <OS>\"",
+)
+def _list_raw_user_agent(app: Any) -> WsgiApp:
+    return name_devices(app, lambda user_agent: user_agent or "Unknown device")
+
+
+@variant(
+    "list-trusts-forwarded-for",
+    ["CORE-LIST"],
+    "a ProxyFix-style middleware with no proxy in front: the ip is whatever X-Forwarded-For the client sends",
+)
+def _list_trusts_forwarded_for(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any]) -> None:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+        if forwarded:
+            environ["REMOTE_ADDR"] = forwarded
+
+    return rewrite_requests(app, edit)
+
+
+@variant(
+    "list-current-by-device-name",
+    ["CORE-LIST"],
+    "\"This device\" is decided by device name, not session id: every session from the same "
+    "browser and OS is marked isCurrent",
+)
+def _list_current_by_device_name(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "GET", "/me/sessions") and status.startswith("200"):
+            entries = json.loads(body)
+            mine = {entry["deviceName"] for entry in entries if entry["isCurrent"]}
+            for entry in entries:
+                entry["isCurrent"] = entry["deviceName"] in mine
+            body = json.dumps(entries, separators=(",", ":")).encode()
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- CORE-LAST-ACTIVE ----------------------------------------------------------------
+
+
+@variant(
+    "last-active-never-updated",
+    ["CORE-LAST-ACTIVE", "CORE-LIST"],
+    "lastActiveAt is written at login and never again; CORE-LIST fails too, since its order by "
+    "activity then degrades to order by login",
+)
+def _last_active_never_updated(app: Any) -> WsgiApp:
+    app.services.store.touch_session = lambda *args, **kwargs: False
+    return app
+
+
+@variant(
+    "last-active-before-created",
+    ["CORE-LAST-ACTIVE"],
+    "a new session's lastActiveAt is set one refresh interval in the past \"so that its first request "
+    "refreshes it\": until then it precedes createdAt",
+)
+def _last_active_before_created(app: Any) -> WsgiApp:
+    store = app.services.store
+    add_session = store.add_session
+    back_ms = int(TOUCH_INTERVAL * 1000)
+
+    def add_backdated(token_hash: bytes, *args: Any) -> None:
+        add_session(token_hash, *args)
+        now_ms = args[-1]
+        store._conn().execute(
+            "UPDATE sessions SET last_active_at = ? WHERE token_hash = ?", (now_ms - back_ms, token_hash)
+        )
+
+    store.add_session = add_backdated
+    return app
+
+
+# --- CORE-REVOKE ---------------------------------------------------------------------
+
+
+@variant(
+    "revoke-idor",
+    ["CORE-REVOKE"],
+    "IDOR: revoke deletes by public id alone (`DELETE FROM sessions WHERE id = ?`), anyone's session",
+)
+def _revoke_idor(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def delete_anyones(user_id: str, public_id: str, cutoffs: Cutoffs) -> bool:
+        with store._write(durable=True) as conn:
+            return conn.execute("DELETE FROM sessions WHERE id = ?", (public_id,)).rowcount > 0
+
+    store.delete_session = delete_anyones
+    return app
+
+
+@variant(
+    "revoke-foreign-403",
+    ["CORE-REVOKE"],
+    "an ownership check that tells: another user's id gets 403 \"belongs to another user\", "
+    "a made-up one 404 (an oracle, though nothing is revoked)",
+)
+def _revoke_foreign_403(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "DELETE", "/me/sessions/*") and status.startswith("404"):
+            public_id = environ["PATH_INFO"][len("/me/sessions/") :]
+            if owner_of(store, public_id) is not None:
+                return json_answer("403 Forbidden", {"error": "This session belongs to another user."})
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "revoke-current-allowed",
+    ["CORE-REVOKE"],
+    "no check for the requester's own id: DELETE of the current session answers 200 and ends it "
+    "instead of 400 (use /logout)",
+)
+def _revoke_current_allowed(app: Any) -> WsgiApp:
+    sessions, store = app.services.sessions, app.services.store
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "DELETE", "/me/sessions/*") and status.startswith("400"):
+            current = sessions.authenticate(session_cookie(environ))
+            public_id = environ["PATH_INFO"][len("/me/sessions/") :]
+            if current is not None and public_id == current.id:
+                store.delete_session(current.user_id, public_id, sessions._cutoffs(sessions._now_ms()))
+                return json_answer("200 OK", {"message": "Session revoked."})
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "revoke-only-unlists",
+    ["CORE-REVOKE", "CORE-EX2"],
+    "revoke marks the session hidden in the device list, but authentication never reads that mark: "
+    "the revoked cookie still works (exercise 2 is exactly this check)",
+)
+def _revoke_only_unlists(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    hidden = HiddenSessions(sessions)
+
+    def revoke_from_list(user_id: str, public_id: str) -> bool:
+        if public_id not in {s.id for s in sessions.list_for_user(user_id)}:
+            return False
+        hidden.hide(public_id)
+        return True
+
+    sessions.revoke = revoke_from_list
+    return app
+
+
+# --- CORE-REVOKE-ALL -----------------------------------------------------------------
+
+
+@variant(
+    "revoke-all-clears-list-only",
+    ["CORE-REVOKE-ALL", "CORE-EX3"],
+    "the lesson's bug: revoke-all clears the device list (a second record) and leaves every other "
+    "session valid (exercise 3 is exactly this check)",
+)
+def _revoke_all_clears_list_only(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    hidden = HiddenSessions(sessions)
+
+    def clear_list(current: Session) -> int:
+        others = [s.id for s in sessions.list_for_user(current.user_id) if s.id != current.id]
+        for public_id in others:
+            hidden.hide(public_id)
+        return len(others)
+
+    sessions.revoke_others = clear_list
+    return app
+
+
+@variant(
+    "revoke-all-keeps-newest-other",
+    ["CORE-REVOKE-ALL", "CORE-EX3"],
+    "off by one: the loop over the other sessions starts at index 1, so the most recently active "
+    "other session survives",
+)
+def _revoke_all_keeps_newest_other(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def revoke_from_index_1(current: Session) -> int:
+        others = [s for s in sessions.list_for_user(current.user_id) if s.id != current.id]
+        return sum(sessions.revoke(current.user_id, s.id) for s in others[1:])
+
+    sessions.revoke_others = revoke_from_index_1
+    return app
+
+
+@variant(
+    "revoke-all-every-user",
+    ["CORE-REVOKE-ALL"],
+    "revoke-all forgets the user: `DELETE FROM sessions WHERE token_hash != ?` ends everyone's sessions",
+)
+def _revoke_all_every_user(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def delete_all_but(user_id: str, keep_token_hash: bytes, cutoffs: Cutoffs) -> int:
+        with store._write(durable=True) as conn:
+            return conn.execute("DELETE FROM sessions WHERE token_hash != ?", (keep_token_hash,)).rowcount
+
+    store.delete_other_sessions = delete_all_but
+    return app
+
+
+@variant(
+    "auth-cache-survives-revoke",
+    ["CORE-REVOKE", "CORE-EX2", "CORE-REVOKE-ALL", "CORE-EX3"],
+    "an in-memory map of sessions beside the table, filled at login and cleared by logout only: "
+    "revoked sessions stay valid from memory",
+)
+def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    start, authenticate, end = sessions.start, sessions.authenticate, sessions.end
+    cache: dict[str, Session] = {}
+
+    def start_and_remember(user_id: str, ip: str, user_agent: str | None) -> str:
+        token = start(user_id, ip, user_agent)
+        session = authenticate(token)
+        if session is not None:
+            cache[token] = session
+        return token
+
+    def authenticate_from_memory_too(token: str | None) -> Session | None:
+        # The table is asked first (so activity is still recorded); memory is the fallback.
+        return authenticate(token) or (cache.get(token) if token else None)
+
+    def end_and_forget(token: str | None) -> bool:
+        if token:
+            cache.pop(token, None)
+        return end(token)
+
+    sessions.start = start_and_remember
+    sessions.authenticate = authenticate_from_memory_too
+    sessions.end = end_and_forget
+    return app
+
+
+# --- CORE-EX1 ------------------------------------------------------------------------
+
+
+@variant(
+    "device-name-constant",
+    ["CORE-EX1", "CORE-LIST"],
+    "every session is named \"Unknown device\"; CORE-LIST checks different names for different browsers too",
+)
+def _device_name_constant(app: Any) -> WsgiApp:
+    return name_devices(app, lambda user_agent: "Unknown device")
+
+
+# --- HARD-COOKIE ---------------------------------------------------------------------
+
+
+def _edit_session_cookie(app: WsgiApp, change: Callable[[str], str]) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        headers = [
+            (k, change(v) if k.lower() == "set-cookie" and v.startswith("session=") else v) for k, v in headers
+        ]
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+@variant("cookie-not-httponly", ["HARD-COOKIE"], "the session cookie lacks HttpOnly: any script on the page reads it")
+def _cookie_not_httponly(app: Any) -> WsgiApp:
+    return _edit_session_cookie(app, lambda cookie: cookie.replace("; HttpOnly", ""))
+
+
+@variant("cookie-samesite-none", ["HARD-COOKIE"], "the session cookie says SameSite=None: sent on cross-site requests")
+def _cookie_samesite_none(app: Any) -> WsgiApp:
+    return _edit_session_cookie(app, lambda cookie: cookie.replace("SameSite=Lax", "SameSite=None"))
+
+
+# --- HARD-TOKEN ----------------------------------------------------------------------
+
+
+@variant("token-16-hex", ["HARD-TOKEN"], "tokens are `secrets.token_hex(8)`: 16 hex characters, 64 bits")
+def _token_16_hex(app: Any) -> WsgiApp:
+    replace_token_policy(app.services.sessions, lambda: secrets.token_hex(8))
+    return app
+
+
+@variant(
+    "token-time-prefixed",
+    ["HARD-TOKEN"],
+    "\"sortable\" tokens: base64url of the login time as 4 bytes, then 28 random bytes (the time is readable)",
+)
+def _token_time_prefixed(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def start(user_id: str, ip: str, user_agent: str | None) -> str:
+        payload = struct.pack(">I", int(sessions.clock())) + secrets.token_bytes(28)
+        token = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+        return start_session(sessions, user_id, ip, user_agent, token, secrets.token_urlsafe(16))
+
+    sessions.start = start
+    return app
+
+
+@variant(
+    "token-in-login-body",
+    ["HARD-TOKEN"],
+    "login also returns the token in its JSON body (\"for the mobile app\"): scripts and logs see it",
+)
+def _token_in_login_body(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        token = set_cookie_token(headers)
+        if is_call(environ, "POST", "/login") and status.startswith("200") and token:
+            body = json.dumps({**json.loads(body), "token": token}, separators=(",", ":")).encode()
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- HARD-FIXATION -------------------------------------------------------------------
+
+
+@variant(
+    "login-adopts-planted-cookie",
+    ["HARD-FIXATION"],
+    "login keeps the session cookie the browser already sent (PHP's session_start habit) and binds it to the user",
+)
+def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    start = sessions.start
+
+    def start_keeping_cookie(user_id: str, ip: str, user_agent: str | None) -> str:
+        planted = session_cookie(bottle.request.environ)
+        if not planted or not is_well_formed_token(planted):
+            return start(user_id, ip, user_agent)
+        sessions.store.delete_session_by_token(hash_token(planted))
+        return start_session(sessions, user_id, ip, user_agent, planted, secrets.token_urlsafe(16))
+
+    sessions.start = start_keeping_cookie
+    return app
+
+
+# --- HARD-PUBLIC-ID ------------------------------------------------------------------
+
+
+@variant(
+    "list-id-is-token",
+    ["HARD-PUBLIC-ID"],
+    "the session's id is its cookie token: the list hands every device's bearer secret to every other",
+)
+def _list_id_is_token(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def start(user_id: str, ip: str, user_agent: str | None) -> str:
+        token = secrets.token_urlsafe(32)
+        return start_session(sessions, user_id, ip, user_agent, token, token)
+
+    sessions.start = start
+    return app
+
+
+# --- HARD-CSRF -----------------------------------------------------------------------
+
+
+@variant(
+    "csrf-no-origin-check",
+    ["HARD-CSRF"],
+    "no Origin or Sec-Fetch-Site check at all: any site can log a user out or revoke their sessions",
+)
+def _csrf_no_origin_check(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any]) -> None:
+        environ.pop("HTTP_ORIGIN", None)
+        environ.pop("HTTP_SEC_FETCH_SITE", None)
+
+    return rewrite_requests(app, edit)
+
+
+@variant(
+    "csrf-host-only",
+    ["HARD-CSRF"],
+    "Origin compared by host name only: another port or scheme on the same host counts as same-origin",
+)
+def _csrf_host_only(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any]) -> None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None:
+            return
+        try:
+            theirs = urlsplit(origin).hostname
+            ours = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
+        except ValueError:
+            return
+        if theirs is not None and theirs == ours:
+            del environ["HTTP_ORIGIN"]  # "same host, so same origin"
+
+    return rewrite_requests(app, edit)
+
+
+@variant(
+    "csrf-origin-prefix-match",
+    ["HARD-CSRF"],
+    "`origin.startswith(our_origin)`: http://host:3000 also lets in http://host:30001 and "
+    "https://example.com lets in https://example.com.evil.net",
+)
+def _csrf_origin_prefix_match(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any]) -> None:
+        ours = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        if environ.get("HTTP_ORIGIN", "").startswith(ours):
+            del environ["HTTP_ORIGIN"]  # "starts with our origin, so it is ours"
+
+    return rewrite_requests(app, edit)
+
+
+# --- HARD-IDLE / HARD-ABSOLUTE -------------------------------------------------------
+
+
+@variant(
+    "idle-timeout-ignored",
+    ["HARD-IDLE"],
+    "expiry checks only the absolute timeout: an unused session lives until it is 24 h old",
+    idle_timeout=IDLE_TIMEOUT,
+)
+def _idle_timeout_ignored(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    cutoffs = sessions._cutoffs
+    sessions._cutoffs = lambda now_ms: Cutoffs(idle=0, absolute=cutoffs(now_ms).absolute)
+    return app
+
+
+@variant(
+    "absolute-timeout-ignored",
+    ["HARD-ABSOLUTE"],
+    "expiry checks only the idle timeout: a session kept busy never ends",
+    absolute_timeout=ABSOLUTE_TIMEOUT,
+)
+def _absolute_timeout_ignored(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    cutoffs = sessions._cutoffs
+    sessions._cutoffs = lambda now_ms: Cutoffs(idle=cutoffs(now_ms).idle, absolute=0)
+    return app
+
+
+# --- HARD-CORS -----------------------------------------------------------------------
+
+
+@variant(
+    "cors-reflects-origin",
+    ["HARD-CORS"],
+    "a CORS layer that echoes any Origin with Allow-Credentials: true (and answers every preflight)",
+)
+def _cors_reflects_origin(app: Any) -> WsgiApp:
+    def cors_headers(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
+        origin = environ.get("HTTP_ORIGIN")
+        if not origin:
+            return []
+        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if environ["REQUEST_METHOD"] == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+            status, headers, body = "204 No Content", [("Access-Control-Allow-Methods", "GET, POST, DELETE")], b""
+        return status, headers + cors_headers(environ), body
+
+    return rewrite_responses(app, edit)
+
+
+@variant(
+    "cors-any-port-of-own-host",
+    ["HARD-CORS"],
+    "a dev-server CORS allowlist left on (`^https?://127\\.0\\.0\\.1(:\\d+)?$` and the like): any port or "
+    "scheme of our own host gets credentialed CORS, though each is another origin",
+)
+def _cors_any_port_of_own_host(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        origin = environ.get("HTTP_ORIGIN", "")
+        try:
+            allowed = urlsplit(origin).hostname == urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
+        except ValueError:
+            allowed = False
+        if allowed:
+            headers = headers + [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- HARD-ENUM -----------------------------------------------------------------------
+
+
+@variant(
+    "enum-no-such-user",
+    ["HARD-ENUM"],
+    "flaskr's two messages: an unknown email gets 401 \"No such user.\", a wrong password "
+    "\"Invalid email or password.\"",
+)
+def _enum_no_such_user(app: Any) -> WsgiApp:
+    accounts, store = app.services.accounts, app.services.store
+    check = accounts.check_credentials
+
+    def check_telling(email: str, password: str) -> Any:
+        if store.find_user(email.strip().lower()) is None:
+            raise InvalidCredentials("No such user.")
+        return check(email, password)
+
+    accounts.check_credentials = check_telling
+    return app
+
+
+# --- HARD-NO-STORE -------------------------------------------------------------------
+
+
+@variant(
+    "cache-control-no-cache",
+    ["HARD-NO-STORE"],
+    "Cache-Control: no-cache (store, but revalidate) where no-store (never keep) is meant",
+)
+def _cache_control_no_cache(app: Any) -> WsgiApp:
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        headers = [(k, "no-cache" if k.lower() == "cache-control" else v) for k, v in headers]
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- HARD-BAD-INPUT ------------------------------------------------------------------
+
+_TRACEBACK_PAGE = (
+    b"<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1>"
+    b"<pre>Traceback (most recent call last):\n  File \"app.py\", line 42, in login\n"
+    b"    data = json.loads(request.body.read())\njson.decoder.JSONDecodeError</pre></body></html>"
+)
+
+
+@variant(
+    "bad-json-500",
+    ["HARD-BAD-INPUT"],
+    "`json.loads(body)` without a try: malformed JSON crashes into a 500 HTML traceback page",
+)
+def _bad_json_500(app: Any) -> WsgiApp:
+    def crash_on_bad_json(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            data = environ["wsgi.input"].read(length) if 0 < length <= 64 * 1024 else b""
+            environ["wsgi.input"] = io.BytesIO(data)
+            if data.strip():
+                try:
+                    json.loads(data)
+                except (ValueError, RecursionError):
+                    start_response("500 Internal Server Error", [("Content-Type", "text/html")])
+                    return [_TRACEBACK_PAGE]
+        return app(environ, start_response)
+
+    return crash_on_bad_json
+
+
+@variant(
+    "no-body-limit",
+    ["HARD-BAD-INPUT"],
+    "no limit on the request body: 64 KiB + 1 byte is read and parsed, never 413",
+    max_body_bytes=16 * 1024 * 1024,
+)
+def _no_body_limit(app: Any) -> WsgiApp:
+    return app
+
+
+@variant(
+    "garbage-cookie-500",
+    ["HARD-BAD-INPUT"],
+    "the cookie is hashed before its shape is checked: a non-ASCII cookie crashes the ASCII encode into a 500",
+)
+def _garbage_cookie_500(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    authenticate = sessions.authenticate
+
+    def hash_first(token: str | None) -> Session | None:
+        if token:
+            hash_token(token)  # raises UnicodeEncodeError for "été"
+        return authenticate(token)
+
+    sessions.authenticate = hash_first
+    return app
+
+
+def serve_variant(variant_id: str, db_path: str, conn: Any) -> None:
+    """Serve a variant (or the control) in this process; send its URL through `conn`; stop when `conn` closes."""
+    chosen = next(v for v in [CONTROL, *VARIANTS] if v.id == variant_id)
+    # Some variants crash on purpose: their answers say so, this process's log need not.
+    logging.getLogger("impl").disabled = True
+    with serving(chosen.app(db_path)) as url:
+        conn.send(url)
+        try:
+            conn.recv()
+        except EOFError:  # the parent closed its end: the run is over
+            pass
+    conn.close()
