@@ -123,19 +123,16 @@ class Seeder:
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'"
                 " AND sql IS NOT NULL"
             ).fetchall()
+            users_sql = _insert(conn, "users", _USER_COLUMNS)
+            sessions_sql = _insert(conn, "sessions", _SESSION_COLUMNS)
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO users (id, email, email_key, password_hash, created_at)"
-                             " VALUES (?, ?, ?, ?, ?)", self._users)
+            conn.executemany(users_sql, self._users)
             # Rows in key order and secondary indexes built afterwards (the
             # schema's own CREATE INDEX statements): 1M rows in ~20 s, not 60.
             for name, _ in indexes:
                 conn.execute(f'DROP INDEX "{name}"')
             self._sessions.sort()
-            conn.executemany(
-                "INSERT INTO sessions (token_hash, id, user_id, ip, user_agent, device_name, created_at,"
-                " last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._sessions,
-            )
+            conn.executemany(sessions_sql, self._sessions)
             for _, sql in indexes:
                 conn.execute(sql)
             conn.execute("COMMIT")
@@ -145,6 +142,31 @@ class Seeder:
         SqliteStore(self.path).close()  # and the schema check passes on the result
         self._users.clear()
         self._sessions.clear()
+
+
+# The columns each row above fills, in order.
+_USER_COLUMNS = ("id", "email", "email_key", "password_hash", "created_at")
+_SESSION_COLUMNS = ("token_hash", "id", "user_id", "ip", "user_agent", "device_name", "created_at", "last_active_at")
+# Required columns that rows do not carry, and what a fresh login would store:
+# a new user's generation is 0, and so is that of the sessions it logs in.
+_CONSTANTS = {("sessions", "generation"): "0"}
+
+
+def _insert(conn: sqlite3.Connection, table: str, columns: Sequence[str]) -> str:
+    """Return the INSERT for `columns` of `table`, plus any required column the schema grew since.
+
+    The schema is the server's (read from the file), so a new NOT NULL column
+    without a default must be taught here rather than silently guessed.
+    """
+    names, values = list(columns), ["?"] * len(columns)
+    for _, name, _, notnull, default, pk in conn.execute(f"PRAGMA table_info({table})"):
+        if name in columns or not notnull or default is not None or pk:
+            continue
+        if (table, name) not in _CONSTANTS:
+            raise RuntimeError(f"bench/seed.py does not know what to store in the new column {table}.{name}")
+        names.append(name)
+        values.append(_CONSTANTS[(table, name)])
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"
 
 
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:
