@@ -382,6 +382,9 @@ class Target:
             "other-site": "https://evil.example",
             "other-port": self._origin(self.scheme, other_port),
             "other-scheme": f"{other_scheme}://{self._host}:{port}",
+            # Starts with the target's own origin, but its host is evil.example
+            # (what precedes "@" is userinfo): catches `startswith` checks.
+            "own-origin-prefix": f"{self.origin}@evil.example",
             "null": "null",
         }
 

@@ -8,7 +8,7 @@ from conformance.client import cookie_seconds_left
 pytestmark = pytest.mark.rule("HARD-CSRF")
 
 ACTIONS = ["logout", "revoke", "revoke-all"]
-FOREIGN = ["other-site", "other-port", "other-scheme", "null-origin", "sec-fetch-site-cross-site"]
+FOREIGN = ["other-site", "other-port", "other-scheme", "own-origin-prefix", "null-origin", "sec-fetch-site-cross-site"]
 FRIENDLY = ["same-origin", "no-origin", "same-origin-sec-fetch-site"]
 
 
@@ -18,6 +18,7 @@ def _headers(target, variant):
         "other-site": {"Origin": foreign["other-site"]},
         "other-port": {"Origin": foreign["other-port"]},
         "other-scheme": {"Origin": foreign["other-scheme"]},
+        "own-origin-prefix": {"Origin": foreign["own-origin-prefix"]},
         "null-origin": {"Origin": "null"},
         "sec-fetch-site-cross-site": {"Sec-Fetch-Site": "cross-site"},
         "same-origin": {"Origin": target.origin},

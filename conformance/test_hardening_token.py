@@ -126,9 +126,15 @@ def test_token_never_appears_in_bodies_headers_or_urls(new_user, new_device):
 def test_token_with_one_char_changed_gets_401(new_user, login):
     device = login(new_user())
     token = device.token
-    for position in (0, len(token) // 2, len(token) - 1):
+    # The first letter's case flipped too: a lookup that ignores case (a
+    # COLLATE NOCASE column, a lower-cased key) lets that forgery through.
+    first_letter = next((i for i, ch in enumerate(token) if ch.isalpha()), 0)
+    for position in sorted({0, first_letter, len(token) // 2, len(token) - 1}):
         original = token[position]
-        replacement = "A" if original != "A" else "B"
+        if original.isalpha():
+            replacement = original.swapcase()
+        else:
+            replacement = "A" if original != "A" else "B"
         forged = token[:position] + replacement + token[position + 1 :]
         # All but one character of a live token: as secret as the token itself.
         device.target.redact.add(forged)

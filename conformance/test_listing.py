@@ -63,6 +63,18 @@ def test_list_marks_exactly_the_requester_as_current(new_user, login):
         assert sorted(ids) == sorted([first_id, second_id]), f"expected sessions {first_id}, {second_id}; got {ids}"
 
 
+def test_list_marks_one_current_among_same_browser_sessions(new_user, login, agents):
+    # Two logins from the same kind of browser: "current" is the requesting
+    # session, not every session whose device name matches the requester's.
+    user = new_user()
+    first, second = login(user, agents[0]), login(user, agents[0])
+    first_id, second_id = expect.current_id(first), expect.current_id(second)
+    assert first_id != second_id, (
+        f"two sessions with the same User-Agent: each device's list must mark its own session as current, "
+        f"both marked {first_id}"
+    )
+
+
 def test_list_is_ordered_by_last_active_most_recent_first(new_user, login, agents):
     user = new_user()
     login(user, agents[0])
