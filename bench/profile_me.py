@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from impl import create_app
+    from impl.accesslog import AccessLog
     from impl.app import json_body
     from impl.sessions import Session, hash_token, is_well_formed_token
     from impl.store import SessionRow
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
     apps = {flag: create_app({"db_path": db, "access_log": flag}) for flag in (True, False)}
     app = apps[True]
+    # The access log writes to stderr, as the server's does; here, to a file.
+    access_file = open(os.path.join(workdir, "access.log"), "a")  # noqa: SIM115 (open for the whole run)
+    app.access_log.stream = access_file
     sink = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -136,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     token_hash = hash_token(token)
     row = store.find_session(token_hash, cutoffs)
     env = environ_for(args.path, token)
-    access = logging.getLogger("impl.access")
     n = args.n
 
     rows: list[tuple[str, float]] = [
@@ -146,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         ("whole request, access log off: /me without cookie (401)", per_call_us(call(apps[False], "/me", None), n)),
         ("  building the environ dict (bench overhead, not the app's)", per_call_us(lambda: environ_for(args.path, token), n)),
         ("  bottle routing: app.router.match(environ)", per_call_us(lambda: app.router.match(env), n)),
-        ("  access-log line: logger.info(...) to a file", per_call_us(
-            lambda: access.info("%s %s %s %.1fms", "GET", args.path, "200", 0.1234), n)),
+        ("  access-log line: AccessLog.write(...) to a file", per_call_us(
+            lambda: app.access_log.write(env, "200", 0.0001234), n)),
         ("  SessionManager.authenticate(token) (parse → SQL → Session)", per_call_us(lambda: manager.authenticate(token), n)),
         ("    session_cookie(environ)", per_call_us(lambda: session_cookie(env), n)),
         ("    is_well_formed_token (regex)", per_call_us(lambda: is_well_formed_token(token), n)),

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import bottle
 
 from . import devices, pages, routes
+from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
 from .errors import STATUS_MESSAGES, ApiError
@@ -22,10 +22,8 @@ from .sessions import SessionManager
 from .store import SqliteStore
 from .web import is_cross_site
 
-access_log = logging.getLogger("impl.access")
 log = logging.getLogger("impl")
 
-_LOG_SAFE = "/:@!$&'()*+,;=-._~"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # On every response: nothing with a session in it may be cached by a browser
@@ -49,8 +47,13 @@ class Services:
     sessions: SessionManager
 
 
+# One encoder, made once: json.dumps with any non-default argument builds a
+# new JSONEncoder on every call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def json_body(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _encode(payload)
 
 
 def error_response(status: int, message: str) -> bottle.HTTPResponse:
@@ -62,6 +65,7 @@ class JsonBottle(bottle.Bottle):
     """A Bottle whose every error, its own included, is a JSON {"error": ...}."""
 
     services: Services
+    access_log: AccessLog | None = None
 
     def default_error_handler(self, res: bottle.HTTPError) -> str:
         if res.status_code >= 500:
@@ -92,17 +96,8 @@ class JsonBottle(bottle.Bottle):
         try:
             return super().wsgi(environ, finish)
         finally:
-            if self.services.config.access_log:
-                access_log.info(
-                    "%s %s %s %.1fms",
-                    environ.get("REQUEST_METHOD", "-"),
-                    # The path only, re-quoted: a query string is the client's
-                    # to fill and could carry secrets, and a decoded %0A in a
-                    # path would forge a second log line.
-                    quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe=_LOG_SAFE),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
+            if self.access_log is not None:
+                self.access_log.write(environ, status, time.perf_counter() - started)
 
 
 def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -152,6 +147,8 @@ def create_app(
     app = JsonBottle()
     app.uninstall(bottle.JSONPlugin)  # json_api below encodes lists too
     app.services = services
+    if config.access_log:
+        app.access_log = AccessLog()
 
     @app.hook("before_request")
     def guard_request() -> None:

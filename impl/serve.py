@@ -35,7 +35,6 @@ LOGGING = {
     "loggers": {
         "_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
-        "impl.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         "impl": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }

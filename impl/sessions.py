@@ -76,15 +76,16 @@ class SessionManager:
         self.store = store
         self.config = config
         self.clock = clock
+        # In milliseconds, computed once: this runs on every request.
+        self._idle_ms = int(config.idle_timeout * 1000)
+        self._absolute_ms = int(config.absolute_timeout * 1000)
+        self._touch_ms = int(config.touch_interval * 1000)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     def _cutoffs(self, now_ms: int) -> Cutoffs:
-        return Cutoffs(
-            idle=now_ms - int(self.config.idle_timeout * 1000),
-            absolute=now_ms - int(self.config.absolute_timeout * 1000),
-        )
+        return Cutoffs(now_ms - self._idle_ms, now_ms - self._absolute_ms)
 
     def start(self, user_id: str, ip: str, user_agent: str | None) -> str:
         """Create a new session for a login; return its cookie token."""
@@ -107,7 +108,7 @@ class SessionManager:
         row = self.store.find_session(token_hash, cutoffs)
         if row is None:
             return None
-        stale_before = now_ms - int(self.config.touch_interval * 1000)
+        stale_before = now_ms - self._touch_ms
         if row.last_active_at < stale_before and self._touch(token_hash, now_ms, stale_before, cutoffs):
             row = row._replace(last_active_at=now_ms)
         return Session.from_row(row, token_hash)

@@ -159,6 +159,14 @@ class SqliteStore:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Read the file through a shared memory map instead of each
+        # connection's own 2 MiB page cache: with a million sessions, lookups
+        # otherwise miss that cache and pay a pread each (1M rows were 1.35x
+        # slower than 10k; with the map, ~1.05x). Every thread and worker
+        # shares the OS page cache this way, at no memory cost per
+        # connection. Rails 8 ships SQLite with the same setting. The price:
+        # a disk I/O error surfaces as SIGBUS instead of an SQLite error.
+        conn.execute("PRAGMA mmap_size = 268435456")
         return conn
 
     def _conn(self) -> sqlite3.Connection:

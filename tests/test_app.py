@@ -105,7 +105,7 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(client_for, user):
     assert device.request("GET", "/me/sessions").json[0]["ip"] == "192.0.2.1"
 
 
-def test_logs_never_contain_tokens_or_passwords(make_app, caplog):
+def test_logs_never_contain_tokens_or_passwords(make_app, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     device = Client(make_app(access_log=True), user_agent=SAFARI_IPHONE)
     device.signup("ann@example.com", "secret-password-1")
@@ -115,7 +115,8 @@ def test_logs_never_contain_tokens_or_passwords(make_app, caplog):
     device.request("GET", f"/me?token={token}")  # even a token the client put in a URL
     device.request("DELETE", "/me/sessions/nope%0Aforged")
     device.request("POST", "/logout")
-    text = "\n".join(r.getMessage() for r in caplog.records)
+    captured = capsys.readouterr()
+    text = "\n".join(r.getMessage() for r in caplog.records) + captured.err + captured.out
     assert "POST /login 200" in text and "GET /me/sessions 200" in text
     assert token not in text
     assert "secret-password-1" not in text
