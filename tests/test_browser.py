@@ -20,7 +20,7 @@ import requests
 
 from impl import Config, create_app
 
-from .browser_server import ROOT, running_server
+from .servers import ROOT, running_server
 from .conftest import CHROME_MAC, FIREFOX_WIN, SAFARI_IPHONE
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -3,56 +3,20 @@
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_server(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, str]:
-    """Start run_server.py; return the process, its base URL and its second line."""
-    # stderr to a file: an unread pipe would fill up and stall the server.
-    errors = open(tmp_path / "stderr.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(tmp_path / "s.db"),
-         "--scrypt-n", "1024", "--no-access-log", *args],
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-        cwd=tmp_path,  # not the repo: it must not depend on the current directory
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    errors.close()
-    first = proc.stdout.readline().strip()
-    second = proc.stdout.readline().strip()
-    if not first.startswith("listening on http://"):
-        stop(proc)
-        log = (tmp_path / "stderr.log").read_text()[-2000:]
-        raise AssertionError(f"unexpected first line {first!r}; stderr: {log}")
-    return proc, first.removeprefix("listening on "), second
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.stdout.close()
+from .servers import ROOT, running_server, started_server
 
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[str]:
-    proc, url, _ = start_server(tmp_path, "--workers", "2", "--threads", "4")
-    yield url
-    stop(proc)
+    with running_server(tmp_path, ["--threads", "4"], workers=2) as url:
+        yield url
 
 
 def login(url: str, email: str, user_agent: str = "curl/8") -> str:
@@ -63,20 +27,14 @@ def login(url: str, email: str, user_agent: str = "curl/8") -> str:
 
 
 def test_first_line_is_the_url_and_second_is_where_data_lives(tmp_path):
-    proc, url, second = start_server(tmp_path, "--workers", "1")
-    try:
+    with started_server(tmp_path) as (url, second):
         assert requests.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
         assert second == f"data in {tmp_path / 's.db'}"
-    finally:
-        stop(proc)
 
 
 def test_debug_server_mode_serves_the_same_app(tmp_path):
-    proc, url, _ = start_server(tmp_path, "--debug-server")
-    try:
+    with running_server(tmp_path, ["--debug-server"]) as url:
         assert requests.get(f"{url}/me", timeout=5).status_code == 401
-    finally:
-        stop(proc)
 
 
 def test_help_documents_every_setting():

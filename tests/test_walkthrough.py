@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from .browser_server import ROOT, running_server
+from .servers import ROOT, running_server
 
 README = ROOT / "README.md"
 SECTION = "## The lesson's exercises"
