@@ -28,6 +28,7 @@ class Config:
     absolute_timeout: float = 24 * 60 * 60
     # CORE-LAST-ACTIVE: write last_active_at at most once per this interval,
     # so a busy session costs one write a minute, not one per request.
+    # Capped at half the idle timeout (see __post_init__).
     touch_interval: float = 60
     # Proxies whose X-Forwarded-For we believe (addresses or networks).
     # Empty: the socket's peer address is the client, whatever headers say.
@@ -58,10 +59,12 @@ class Config:
             problems.append("absolute_timeout must be positive")
         if self.touch_interval < 0:
             problems.append("touch_interval must not be negative")
-        elif self.touch_interval >= self.idle_timeout:
-            # Otherwise a session in constant use could still expire idle:
-            # its recorded activity would lag by more than the timeout.
-            problems.append("touch_interval must be shorter than idle_timeout")
+        elif self.idle_timeout > 0 and self.touch_interval > self.idle_timeout / 2:
+            # A session in constant use must never expire as idle, so its
+            # recorded activity may lag by at most half the timeout. Capped
+            # rather than refused: `--idle-timeout 4` alone (touch interval
+            # left at its 60 s default) is what a tester naturally types.
+            object.__setattr__(self, "touch_interval", self.idle_timeout / 2)
         if self.max_body_bytes < 1024:
             problems.append("max_body_bytes must be at least 1024")
         n = self.scrypt_n

@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--touch-interval",
         type=float,
         default=_env("TOUCH_INTERVAL", d.touch_interval),
-        help="seconds between two writes of a session's lastActiveAt; must be under the idle timeout "
-        "[SESSIONS_TOUCH_INTERVAL]",
+        help="seconds between two writes of a session's lastActiveAt; at most half the idle timeout "
+        "(larger values are capped) [SESSIONS_TOUCH_INTERVAL]",
     )
     p.add_argument(
         "--trusted-proxy",

@@ -49,7 +49,7 @@ def test_help_documents_every_setting():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--idle-timeout", "10", "--touch-interval", "60"], "touch_interval must be shorter"),
+        (["--idle-timeout", "0"], "idle_timeout must be positive"),
         (["--trusted-proxy", "my-proxy"], "not an IP address"),
         (["--workers", "0"], "at least 1"),
     ],
