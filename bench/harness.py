@@ -206,17 +206,17 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-class Server:
-    """One run_server.py subprocess on a free loopback port."""
+class Served:
+    """A server under test in a subprocess on a free loopback port: start, stop, its processes, its log.
 
-    def __init__(
-        self, name: str, db: str, workdir: str, *, workers: int, threads: int, access_log: bool
-    ) -> None:
+    Subclasses say how to launch it (`launch`); the rest (readiness, memory
+    and CPU accounting, stopping as Ctrl-C would) is shared.
+    """
+
+    health_path = "/healthz"
+
+    def __init__(self, name: str, workdir: str) -> None:
         self.name = name
-        self.db = db
-        self.workers = workers
-        self.threads = threads
-        self.access_log = access_log
         self.stderr_path = os.path.join(workdir, f"server-{name}.log")
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -225,38 +225,41 @@ class Server:
         self.processes = 0
         self.phase_peaks: dict[str, int] = {}
 
-    @property
-    def flags(self) -> list[str]:
-        return [
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            "--access-log" if self.access_log else "--no-access-log",
-        ]
+    def launch(self) -> tuple[list[str], dict[str, str], str, int | None]:
+        """Return (command, environment, cwd, port); port None: the first stdout line says `listening on URL`."""
+        raise NotImplementedError
 
     def start(self, timeout: float = 60) -> None:
-        """Start the server and wait until it answers /healthz."""
-        # Settings come from the command line only, never from the caller's SESSIONS_* variables.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_")}
-        cmd = [sys.executable, RUN_SERVER, "--host", HOST, "--port", "0", "--db", self.db, *self.flags]
+        """Start the server and wait until it answers its health path."""
+        cmd, env, cwd, port = self.launch()
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE if port is None else stderr,
+                stderr=stderr,
+                start_new_session=True,
             )
-        first = _read_line(self.proc, timeout)
-        match = re.match(r"listening on (http://\S+)", first or "")
-        if not match:
-            self.stop()
-            raise RuntimeError(f"server {self.name} did not start: {first!r}; see {self.stderr_path}")
-        self.url = match.group(1)
+        if port is None:
+            first = _read_line(self.proc, timeout)
+            match = re.match(r"listening on (http://\S+)", first or "")
+            if not match:
+                self.stop()
+                raise RuntimeError(f"server {self.name} did not start: {first!r}; see {self.stderr_path}")
+            self.url = match.group(1)
+        else:
+            self.url = f"http://{HOST}:{port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if request(self.url, "GET", "/healthz")[0] == 200:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server {self.name} exited ({self.proc.returncode}); see {self.stderr_path}")
+            with contextlib.suppress(OSError, ValueError):
+                if request(self.url, "GET", self.health_path)[0] == 200:
                     return
             time.sleep(0.1)
-        raise RuntimeError(f"server {self.name} never answered /healthz")
+        self.stop()
+        raise RuntimeError(f"server {self.name} never answered {self.health_path}; see {self.stderr_path}")
 
     def pids(self) -> list[int]:
         return process_tree(self.proc.pid) if self.proc and self.proc.poll() is None else []
@@ -281,12 +284,107 @@ class Server:
         found = []
         with open(self.stderr_path, errors="replace") as f:
             for line in f:
-                if " ERROR " in line or line.startswith("Traceback") or " WARNING impl" in line:
+                if (" ERROR " in line or line.startswith(("Traceback", "error on ")) or " WARNING impl" in line):
                     found.append(line.strip())
         return found
 
     def describe(self) -> str:
+        raise NotImplementedError
+
+
+class Server(Served):
+    """The reference server: one run_server.py subprocess."""
+
+    def __init__(
+        self, name: str, db: str, workdir: str, *, workers: int, threads: int, access_log: bool
+    ) -> None:
+        super().__init__(name, workdir)
+        self.db = db
+        self.workers = workers
+        self.threads = threads
+        self.access_log = access_log
+
+    @property
+    def flags(self) -> list[str]:
+        return [
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--access-log" if self.access_log else "--no-access-log",
+        ]
+
+    def launch(self) -> tuple[list[str], dict[str, str], str, int | None]:
+        # Settings come from the command line only, never from the caller's SESSIONS_* variables.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONS_")}
+        cmd = [sys.executable, RUN_SERVER, "--host", HOST, "--port", "0", "--db", self.db, *self.flags]
+        return cmd, env, ROOT, None
+
+    def describe(self) -> str:
         return f"run_server.py {' '.join(self.flags)}"
+
+
+def granian_command() -> list[str]:
+    """Return how to run granian's CLI: the one beside this interpreter, else `python -m granian`."""
+    beside = os.path.join(os.path.dirname(sys.executable), "granian")
+    return [beside] if os.access(beside, os.X_OK) else [sys.executable, "-m", "granian"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class GranianApp(Served):
+    """A WSGI app of bench/ceilings.py served by granian's CLI, with the reference's workers and threads."""
+
+    def __init__(self, name: str, target: str, workdir: str, *, workers: int, threads: int) -> None:
+        super().__init__(name, workdir)
+        self.target = target
+        self.workers = workers
+        self.threads = threads
+
+    @property
+    def flags(self) -> list[str]:
+        return ["--interface", "wsgi", "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                "--no-log"]
+
+    def launch(self) -> tuple[list[str], dict[str, str], str, int | None]:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GRANIAN_", "SESSIONS_"))}
+        env["PYTHONPATH"] = BENCH  # ceilings.py, and nothing of the reference server
+        cmd = [*granian_command(), "--host", HOST, "--port", str(port), *self.flags, self.target]
+        return cmd, env, BENCH, port
+
+    def describe(self) -> str:
+        return f"granian {' '.join(self.flags)} {self.target}"
+
+
+NODE_SERVER = os.path.join(ROOT, "examples", "node-server", "server.js")
+
+
+class NodeServer(Served):
+    """examples/node-server/server.js: the Node.js implementation, in-memory, one process."""
+
+    def __init__(self, name: str, workdir: str, *, node: str, scrypt_cost: int) -> None:
+        super().__init__(name, workdir)
+        self.node = node
+        self.scrypt_cost = scrypt_cost
+
+    def launch(self) -> tuple[list[str], dict[str, str], str, int | None]:
+        cmd = [self.node, NODE_SERVER, "--host", HOST, "--port", "0", "--scrypt-cost", str(self.scrypt_cost)]
+        return cmd, dict(os.environ), ROOT, None
+
+    def describe(self) -> str:
+        return f"node examples/node-server/server.js --scrypt-cost {self.scrypt_cost}"
+
+
+def node_version(node: str) -> str:
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return out or "unknown"
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str | None:
@@ -354,14 +452,25 @@ def request(
         conn.close()
 
 
-def login(url: str, email: str) -> str:
+def login(url: str, email: str, signup: bool = True) -> str:
     """Sign up (if needed) and log in through HTTP; return the session cookie's token."""
-    request(url, "POST", "/signup", {"email": email, "password": PASSWORD})
+    if signup:
+        request(url, "POST", "/signup", {"email": email, "password": PASSWORD})
     status, headers, body, _ = request(url, "POST", "/login", {"email": email, "password": PASSWORD})
     match = re.search(r"session=([^;]+)", headers.get("set-cookie", ""))
     if status != 200 or not match:
         raise RuntimeError(f"login failed: {status} {body}")
     return match.group(1)
+
+
+def login_many(url: str, label: str, users: int, per_user: int) -> list[str]:
+    """Sign up `users` accounts and log each in `per_user` times, through HTTP; return the tokens, users interleaved."""
+    tokens: list[list[str]] = [[] for _ in range(per_user)]
+    for i in range(users):
+        email = f"{label}-{i}@bench.example"
+        for j in range(per_user):
+            tokens[j].append(login(url, email, signup=j == 0))
+    return [token for batch in tokens for token in batch]
 
 
 def check_me(url: str, token: str, what: str) -> None:
@@ -378,3 +487,4 @@ class Scenario:
     label: str
     path: str
     args: list[str]
+    duration: float | None = None  # seconds per wrk run; None: the Load's

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import HOST, Scenario, Server, log
+from harness import HOST, Scenario, Served, log
 
 # The project's goals (issue 5).
 TARGET_ME_RATIO = 0.6
@@ -15,6 +15,20 @@ TARGET_P99_MS = 20.0
 TARGET_LIST_P50_MS = 20.0
 TARGET_REVOKE_MS = 200.0
 TARGET_FLAT = 1.2
+NODE_LABEL = "examples/node-server (in-memory map, one process, no SQLite)"
+# Rows of the headline table, in order: (server, scenario, server column, request column, access log).
+HEADLINE_ROWS = [
+    ("wsgi", "hello", "raw WSGI hello (granian)", "GET /healthz, 3-line WSGI app", "none"),
+    ("bottle", "hello", "bare Bottle hello (granian)", "GET /healthz, one Bottle route", "none"),
+    ("log", "healthz", "reference", "GET /healthz (ceiling)", "on"),
+    ("log", "me", "reference", "GET /me, one session", "on"),
+    ("log", "me_rotating", "reference", "GET /me, 1,000 sessions rotating", "on"),
+    ("nolog", "healthz", "reference", "GET /healthz (ceiling)", "off"),
+    ("nolog", "me", "reference", "GET /me, one session", "off"),
+    ("nolog", "me_rotating", "reference", "GET /me, 1,000 sessions rotating", "off"),
+    ("node", "me", NODE_LABEL, "GET /me, one session", "none"),
+    ("node", "me_rotating", NODE_LABEL, "GET /me, 1,000 sessions rotating", "none"),
+]
 # Quoted, not measured here: shared/perf-notes.md.
 NODE_REFERENCE = (
     "A Node.js implementation of the same contract (in-memory session map plus SQLite): "
@@ -33,7 +47,7 @@ class Results:
     memory: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def record(self, group: str, server: Server, scenario: Scenario, rnd: int, figures: dict[str, Any]) -> None:
+    def record(self, group: str, server: Served, scenario: Scenario, rnd: int, figures: dict[str, Any]) -> None:
         self.runs.append(
             {"group": group, "server": server.name, "scenario": scenario.key, "round": rnd, **figures}
         )
@@ -107,30 +121,7 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     r = results
     out = [f"# Benchmark of the reference server, {r.meta['started']}", ""]
     out += [f"- {line}" for line in header_lines(r, args)]
-    out += ["", f"## GET /me against the /healthz ceiling ({args.rounds} interleaved round(s), medians)", ""]
-    out += ["| request | access log | req/s | req/s per round | p50 ms | p99 ms | / healthz | others |",
-            "|---|---|---:|---|---:|---:|---:|---:|"]
-    modes = [n for n in ("log", "nolog") if r.median("headline", n, "healthz")]
-    for name in modes:
-        ceiling = r.median("headline", name, "healthz")
-        for key in ("healthz", "me", "me_rotating"):
-            cell = r.median("headline", name, key)
-            if not cell:
-                continue
-            r.summary.setdefault("headline", {}).setdefault(name, {})[key] = {
-                **cell, "ratio": cell["rps"] / ceiling["rps"]}
-            label = {"healthz": "GET /healthz (ceiling)", "me": "GET /me, one session",
-                     "me_rotating": "GET /me, 1,000 sessions rotating"}[key]
-            out.append(
-                f"| {label} | {'on' if name == 'log' else 'off'} | {cell['rps']:,.0f} | "
-                f"{' · '.join(f'{x:,}' for x in cell['rounds_rps'])} | {ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | "
-                f"{cell['rps'] / ceiling['rps']:.2f} | {pct(cell['foreign_cpu_max'])} |"
-            )
-    out += ["", "The headline is access log **on**, the server's default."]
-    touched = r.meta.get("rotation_sessions_touched")
-    if touched is not None:
-        out.append(f"Check: the warm-up's rotation used {touched:,} distinct sessions (expected 1,000).")
-    out.append("")
+    out += headline_lines(r, args)
 
     out += ["## Other requests (server with access log on)", "",
             "| request | req/s | p50 ms | p99 ms | requests | errors | others |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -175,10 +166,12 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     out += ["## Peak memory of the server processes (master + workers, RSS summed)", "",
             "| server | peak RSS MiB | processes | while | peak while serving GET /me, MiB |",
             "|---|---:|---:|---|---:|"]
-    for name, mem in r.memory.items():
+    extras = r.meta.get("extra_servers", {})
+    for name in sorted(r.memory, key=lambda n: n in extras):  # the reference's servers first
+        mem = r.memory[name]
         me_peak = max((v for k, v in mem["by_phase_mib"].items() if "GET /me," in k), default=0)
         out.append(f"| {name}: `{mem['server']}` | {mem['peak_rss_mib']} | {mem['processes']} | {mem['during']} "
-                   f"| {me_peak} |")
+                   f"| {me_peak or '–'} |")
     out += ["", "POST /login runs up to workers x threads scrypt hashes at once, each with its own "
             "128 x r x N bytes (16 MiB at N=16384, r=8) of working memory.", ""]
     out.append("")
@@ -202,12 +195,125 @@ def report_main(results: Results, args: argparse.Namespace) -> str:
     judge(r, f"GET /me p50 with {big_rows} rows within {TARGET_FLAT - 1:.0%} of 10,000 rows",
           f"x{flat['p50_ratio']:.2f} (req/s x{flat['rps_ratio']:.2f}; in-process x{flat['inprocess_ratio']:.2f})",
           flat["p50_ratio"] <= TARGET_FLAT)
+    judge_node(r)
     out += ["## Targets (issue 5)", "", "| target | measured | |", "|---|---|---|"]
     out += [f"| {t['target']} | {t['measured']} | {t['result']} |" for t in r.targets]
     out += ["", f"Reference, quoted from shared/perf-notes.md and **not measured here**: {NODE_REFERENCE}.", ""]
     if args.big_table != 1_000_000:
         out += [f"Note: the large table held {big_rows} rows, not 1,000,000 (`--big-table`).", ""]
     return "\n".join(out + notes_lines(r))
+
+
+def headline_lines(r: Results, args: argparse.Namespace) -> list[str]:
+    """The headline: the reference's /healthz and /me beside the framework ceilings and the Node.js server.
+
+    Fills r.summary["headline"] (every cell with its ratios) and r.summary["comparison"].
+    """
+    extras = r.meta.get("extra_servers", {})
+    extra_s = r.meta.get("extra_duration_s", args.extra_duration)
+    out = ["", f"## GET /me against its ceilings, and the Node.js implementation "
+           f"({args.rounds} interleaved round(s), medians)", ""]
+    out += ["| server | request | access log | req/s | req/s per round | p50 ms | p99 ms | / healthz | "
+            "/ bare Bottle | / raw WSGI | others |",
+            "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    wsgi = r.median("headline", "wsgi", "hello")
+    bottle = r.median("headline", "bottle", "hello")
+    headline = r.summary.setdefault("headline", {})
+    for name, key, server, request, access in HEADLINE_ROWS:
+        cell = r.median("headline", name, key)
+        if not cell:
+            continue
+        own = r.median("headline", name, "healthz")
+        ratios = {"ratio": cell["rps"] / own["rps"] if own else None,
+                  "vs_bottle": cell["rps"] / bottle["rps"] if bottle else None,
+                  "vs_wsgi": cell["rps"] / wsgi["rps"] if wsgi else None}
+        headline.setdefault(name, {})[key] = {**cell, **ratios}
+        shown = " | ".join("–" if v is None else f"{v:.2f}" for v in ratios.values())
+        out.append(
+            f"| {server} | {request} | {access} | {cell['rps']:,.0f} | "
+            f"{' · '.join(f'{x:,}' for x in cell['rounds_rps'])} | {ms(cell['p50_ms'])} | {ms(cell['p99_ms'])} | "
+            f"{shown} | {pct(cell['foreign_cpu_max'])} |"
+        )
+    out += ["", "The headline is the reference with access log **on**, its default."]
+    touched = r.meta.get("rotation_sessions_touched")
+    if touched is not None:
+        out.append(f"Check: the warm-up's rotation used {touched:,} distinct sessions (expected 1,000).")
+    out.append("")
+    hellos = [f"`{extras[n]}`" for n in ("wsgi", "bottle") if n in extras]
+    if hellos:
+        out.append(f"- Framework ceilings: {' and '.join(hellos)}, from bench/ceilings.py (a bare WSGI callable; a "
+                   "bare `bottle.Bottle()` with one route returning a dict), both answering `{\"status\":\"ok\"}` "
+                   "like the reference's /healthz; served by granian's CLI with the reference's workers and threads, "
+                   "no log. /healthz of the reference (access log off) over bare Bottle is what the reference app's "
+                   "own machinery costs on a route that does nothing; bare Bottle over raw WSGI is Bottle's cost.")
+    if "node" in extras:
+        out.append(f"- {NODE_LABEL}: `{extras['node']}` on Node.js {r.meta.get('node_version', '?')}: sessions "
+                   "in a JavaScript Map keyed by token, no database, no access log. Its sessions were made through "
+                   "its own /signup and /login (one, then 250 users x 4 logins); the low scrypt cost only makes "
+                   "those logins quick, GET /me hashes nothing.")
+    else:
+        out.append(f"- {NODE_LABEL}: not measured, {r.meta.get('node_skipped', 'left out')}.")
+    if extras and extra_s != args.duration:
+        out.append(f"- The comparison rows ran {extra_s:g} s per round (the reference's rows {args.duration:g} s) "
+                   "to keep the run short; same wrk threads and connections, interleaved in the same rounds.")
+    comparison = comparison_of(headline)
+    r.summary["comparison"] = comparison
+    if comparison:
+        out.append("- " + comparison_sentence(comparison))
+    out.append("")
+    return out
+
+
+def comparison_of(headline: dict[str, Any]) -> dict[str, float]:
+    """Return the reference's /healthz and /me as fractions of each ceiling, and Node's /me over the reference's."""
+    found: dict[str, float] = {}
+    for mode in ("log", "nolog"):
+        for key in ("healthz", "me"):
+            cell = headline.get(mode, {}).get(key)
+            for ceiling in ("vs_bottle", "vs_wsgi"):
+                if cell and cell.get(ceiling) is not None:
+                    found[f"{mode}_{key}_{ceiling}"] = cell[ceiling]
+    node, ref = headline.get("node", {}).get("me"), headline.get("log", {}).get("me")
+    if node and ref:
+        found["node_me_over_reference_me"] = node["rps"] / ref["rps"]
+    rot_node, rot_ref = headline.get("node", {}).get("me_rotating"), headline.get("log", {}).get("me_rotating")
+    if rot_node and rot_ref:
+        found["node_me_rotating_over_reference"] = rot_node["rps"] / rot_ref["rps"]
+    return found
+
+
+def comparison_sentence(c: dict[str, float]) -> str:
+    parts = []
+    if "log_me_vs_wsgi" in c:
+        parts.append(f"The reference's GET /me (one session, access log on) runs at {c['log_me_vs_wsgi']:.2f} of "
+                     f"raw WSGI and {c['log_me_vs_bottle']:.2f} of bare Bottle"
+                     + (f" (access log off: {c['nolog_me_vs_wsgi']:.2f} and {c['nolog_me_vs_bottle']:.2f})"
+                        if "nolog_me_vs_wsgi" in c else "")
+                     + f"; its /healthz at {c['log_healthz_vs_wsgi']:.2f} and {c['log_healthz_vs_bottle']:.2f}"
+                     + (f" (off: {c['nolog_healthz_vs_wsgi']:.2f} and {c['nolog_healthz_vs_bottle']:.2f})"
+                        if "nolog_healthz_vs_wsgi" in c else "") + ".")
+    if "node_me_over_reference_me" in c:
+        parts.append(f"examples/node-server's GET /me serves x{c['node_me_over_reference_me']:.2f} the reference's "
+                     "req/s (one session, access log on)"
+                     + (f", x{c['node_me_rotating_over_reference']:.2f} with 1,000 sessions rotating"
+                        if "node_me_rotating_over_reference" in c else "") + ".")
+    return " ".join(parts)
+
+
+def judge_node(r: Results) -> None:
+    """Say whether the reference's GET /me beats the Node.js implementation's, measured in this run."""
+    name = "GET /me (one session, access log on) beats examples/node-server's GET /me measured in this run"
+    headline = r.summary.get("headline", {})
+    ref, node = headline.get("log", {}).get("me"), headline.get("node", {}).get("me")
+    if not (ref and node):
+        judge(r, name, f"not measured: {r.meta.get('node_skipped', 'no Node.js run')}", None)
+        return
+    off = headline.get("nolog", {}).get("me")
+    judge(r, name,
+          f"{ref['rps']:,.0f} vs {node['rps']:,.0f} req/s (x{ref['rps'] / node['rps']:.2f}"
+          + (f"; access log off {off['rps']:,.0f}, x{off['rps'] / node['rps']:.2f}" if off else "")
+          + f"); p99 {ms(ref['p99_ms'])} vs {ms(node['p99_ms'])} ms",
+          ref["rps"] > node["rps"])
 
 
 def report_layouts(results: Results, args: argparse.Namespace) -> str:

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark of the reference server: one command, loopback only, about five minutes.
+"""Benchmark of the reference server: one command, loopback only, about six and a half minutes.
 
 How to run
 ----------
-    .venv/bin/python bench/run.py            # full run, ~5 min: bench/results/latest.md + latest.json
-    .venv/bin/python bench/run.py --quick    # smoke run, ~1.5 min: bench/results/quick.md + quick.json
+    .venv/bin/python bench/run.py            # full run, ~6.5 min: bench/results/latest.md + latest.json
+    .venv/bin/python bench/run.py --quick    # smoke run, ~2 min: bench/results/quick.md + quick.json
     .venv/bin/python bench/run.py --layouts 2x1,2x2,2x4,2x8   # which --workers x --threads serves /me best
     .venv/bin/python bench/run.py --help     # every knob (duration, rounds, connections, server layout)
 
@@ -37,6 +37,23 @@ What each figure means
   the ceiling of this server stack. "/me / healthz" is the ratio of the
   median req/s: what authenticating a session (cookie, SHA-256, one SQLite
   primary-key read, JSON) costs relative to the bare stack.
+- Framework ceilings (headline, interleaved with the rows above): the two
+  hello apps of bench/ceilings.py, a 3-line WSGI callable and a bare
+  `bottle.Bottle()` with one route, each served by granian's CLI with the
+  reference's --workers and --threads (granian --blocking-threads), no log.
+  "/ raw WSGI" and "/ bare Bottle" are every row's median req/s over theirs:
+  how much of the server stack's ceiling the reference's /healthz and /me
+  keep. /healthz (access log off) over bare Bottle is the reference app's
+  own per-request machinery; bare Bottle over raw WSGI is Bottle's.
+- examples/node-server (headline, interleaved too): the Node.js
+  implementation of the same API, in-memory Maps, one process, no SQLite,
+  no access log, started with `node server.js --scrypt-cost 1024` (its
+  sessions are made through its own /signup and /login: one, then 250 users
+  x 4 logins; GET /me hashes nothing, so the cost only shortens set-up).
+  GET /me with one cookie and with the 1,000 rotating. Left out, saying
+  why, when `node` is not on PATH (or with --no-node).
+  These comparison rows run --extra-duration seconds per round (half of
+  --duration, so 5 s; 2 s with --quick), same wrk threads and connections.
 - /me, one session: every request carries the same cookie (a real login).
   /me, 1,000 sessions: each request takes the next of 1,000 cookies of
   different users, as real traffic does (the first use of each writes its
@@ -63,8 +80,11 @@ What each figure means
 - Peak RSS: the sum of resident memory of the server's processes (the
   supervising master plus every granian worker), sampled from /proc five
   times a second while that server ran; shared pages count once per process.
-- Targets (PASS/MISS) are the project's goals from issue 5; the Node.js line
-  is quoted from shared/perf-notes.md, not measured here.
+- Targets (PASS/MISS) are the project's goals from issue 5, plus whether the
+  reference's GET /me (one session, access log on) serves more req/s than
+  examples/node-server's, measured in the same rounds. The other Node.js
+  line, "in-memory session map plus SQLite", is quoted from
+  shared/perf-notes.md, not measured here.
 
 Layouts (--layouts) starts one server per --workers x --threads layout on
 one database and interleaves /healthz, /me and /me with 1,000 cookies over
@@ -98,14 +118,19 @@ import seed  # noqa: E402
 from harness import (  # noqa: E402
     PASSWORD,
     ROOT,
+    GranianApp,
     Load,
     MemorySampler,
+    NodeServer,
     Scenario,
+    Served,
     Server,
     check_me,
     find_wrk,
     log,
     login,
+    login_many,
+    node_version,
     request,
     server_defaults,
     wrk_version,
@@ -119,7 +144,7 @@ def interleave(
     results: Results,
     group: str,
     load: Load,
-    cells: Sequence[tuple[Server, Scenario]],
+    cells: Sequence[tuple[Served, Scenario]],
     rounds: int,
     sampler: MemorySampler,
 ) -> None:
@@ -127,10 +152,11 @@ def interleave(
     for rnd in range(rounds):
         for server, scenario in cells:
             sampler.phase, sampler.active = f"{group}: {scenario.label}", server
-            results.record(group, server, scenario, rnd, load.run(server.url + scenario.path, scenario.args))
+            figures = load.run(server.url + scenario.path, scenario.args, duration=scenario.duration)
+            results.record(group, server, scenario, rnd, figures)
 
 
-def warm_up(load: Load, server: Server, scenarios: Sequence[Scenario], seconds: float) -> None:
+def warm_up(load: Load, server: Served, scenarios: Sequence[Scenario], seconds: float) -> None:
     """Load every worker, fill caches, and let stale sessions take their first write."""
     for scenario in scenarios:
         load.run(server.url + scenario.path, scenario.args, duration=seconds)
@@ -214,12 +240,13 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
         for on in modes
     ]
     head = servers[0]
-    load.servers = servers
+    extras = extra_servers(args, workdir, results)
+    load.servers = [*servers, *extras]
     results.meta["server"] = head.describe()
-    sampler = MemorySampler(servers)
+    sampler = MemorySampler([*servers, *extras])
     with sampler:
         try:
-            for server in servers:
+            for server in [*servers, *extras]:
                 server.start()
                 log(f"server {server.name}: {server.describe()} at {server.url}")
             # Seeded sessions were last active minutes ago: each one's first use writes.
@@ -235,12 +262,16 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
                 sampler.phase, sampler.active = "warm-up", server
                 warm_up(load, server, [healthz, me_rot], args.warmup)
             results.meta["rotation_sessions_touched"] = count_touched(db, "rotation", since)
+            extra_cells = prepare_extras(args, load, extras, workdir, sampler)
 
-            log(f"headline: {rounds} interleaved round(s) of /healthz and /me")
-            cells: list[tuple[Server, Scenario]] = []
+            log(f"headline: {rounds} interleaved round(s) of /healthz and /me"
+                + (f", with {', '.join(s.name for s in extras)} ({args.extra_duration:g} s runs)" if extras else ""))
+            cells: list[tuple[Served, Scenario]] = [c for c in extra_cells if c[0].name != "node"]
             for server in servers:
                 cells += [(server, healthz), (server, me)] + ([(server, me_rot)] if server is head else [])
+            cells += [c for c in extra_cells if c[0].name == "node"]
             interleave(results, "headline", load, cells, rounds, sampler)
+            stop_extras(extras, results)
 
             log("GET /me/sessions with 10 and 1,000 sessions")
             for n, token in ((10, list10), (1000, list1000)):
@@ -269,7 +300,7 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
             sampler.phase, sampler.active = "revoke-all", head
             results.summary["revoke_all"] = time_revoke_all(head, revokers, args.revoke_sessions, seeded_rows)
         finally:
-            for server in servers:
+            for server in [*servers, *extras]:
                 server.stop()
     for server in servers:
         results.memory[server.name] = memory_of(server)
@@ -278,6 +309,72 @@ def main_run(args: argparse.Namespace, load: Load, workdir: str, results: Result
         results.meta.setdefault("access_log_bytes", {})[server.name] = os.path.getsize(server.stderr_path)
 
     table_size(args, load, workdir, results)
+
+
+# -- the headline's comparisons: framework ceilings and the Node.js implementation --------
+
+
+NODE_SCRYPT_COST = 1024  # Node's logins only (1,250 of them to make 1,000 sessions); GET /me hashes nothing
+
+
+def extra_servers(args: argparse.Namespace, workdir: str, results: Results) -> list[Served]:
+    """Return the servers the headline compares the reference with (not started), saying why any is left out."""
+    extras: list[Served] = []
+    if args.ceilings:
+        extras += [
+            GranianApp("wsgi", "ceilings:wsgi_hello", workdir, workers=args.workers, threads=args.threads),
+            GranianApp("bottle", "ceilings:bottle_hello", workdir, workers=args.workers, threads=args.threads),
+        ]
+    node = shutil.which(args.node) if args.node else None
+    if node:
+        extras.append(NodeServer("node", workdir, node=node, scrypt_cost=NODE_SCRYPT_COST))
+        results.meta["node_version"] = node_version(node)
+    else:
+        results.meta["node_skipped"] = ("left out with --no-node" if not args.node
+                                        else f"`{args.node}` is not on PATH")
+        log(f"examples/node-server not measured: {results.meta['node_skipped']}")
+    results.meta["extra_servers"] = {s.name: s.describe() for s in extras}
+    results.meta["extra_duration_s"] = args.extra_duration
+    return extras
+
+
+def prepare_extras(
+    args: argparse.Namespace, load: Load, extras: Sequence[Served], workdir: str, sampler: MemorySampler
+) -> list[tuple[Served, Scenario]]:
+    """Log in to the Node.js server (one session, and 1,000 over 250 users), warm every extra server up.
+
+    Return its headline cells: the hello apps' one route, Node's GET /me with one cookie and with 1,000.
+    """
+    cells: list[tuple[Served, Scenario]] = []
+    for server in extras:
+        if isinstance(server, NodeServer):
+            hot = login(server.url, "hot@bench.example")
+            log("examples/node-server: 250 sign-ups and 1,000 logins through its HTTP API")
+            tokens = login_many(server.url, "rotation", 250, 4)
+            for token, what in ((hot, "the node server's session"), (tokens[-1], "a node rotation session")):
+                check_me(server.url, token, what)
+            cookies = write_cookies(os.path.join(workdir, "node-rotation.txt"), tokens)
+            scenarios = [
+                Scenario("me", "GET /me, one session", "/me", ["header", "Cookie", f"session={hot}"],
+                         args.extra_duration),
+                Scenario("me_rotating", "GET /me, 1,000 sessions rotating", "/me", ["cookies", cookies],
+                         args.extra_duration),
+            ]
+        else:
+            scenarios = [Scenario("hello", "GET /healthz, hello app", "/healthz", [], args.extra_duration)]
+        sampler.phase, sampler.active = "warm-up", server
+        warm_up(load, server, scenarios, args.warmup)
+        cells += [(server, scenario) for scenario in scenarios]
+    return cells
+
+
+def stop_extras(extras: Sequence[Served], results: Results) -> None:
+    """Stop the comparison servers once the headline is done, and keep their memory and problems."""
+    for server in extras:
+        server.stop()
+        results.memory[server.name] = memory_of(server)
+        for line in server.problems():
+            results.notes.append(f"server {server.name} logged: {line[:200]}")
 
 
 def time_revoke_all(server: Server, tokens: Sequence[str], expected: int, table_rows: int) -> dict[str, Any]:
@@ -398,7 +495,7 @@ def scrypt_parameters(db: str, email: str) -> dict[str, Any]:
     return {"scheme": scheme, "n": n, "r": r, "p": p, "one_hash_ms": round(statistics.median(times), 1)}
 
 
-def memory_of(server: Server) -> dict[str, Any]:
+def memory_of(server: Served) -> dict[str, Any]:
     return {
         "peak_rss_mib": round(server.peak_rss / 2**20, 1),
         "by_phase_mib": {phase: round(b / 2**20, 1) for phase, b in server.phase_peaks.items()},
@@ -464,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (~1.5 min): 2 s runs, 1 round, 100,000-row large table, 2 revoke-alls")
+                   help="smoke run (~2 min): 2 s runs, 1 round, 100,000-row large table, 2 revoke-alls")
     p.add_argument("--duration", type=float, help="seconds per wrk run (default 10; 2 with --quick)")
     p.add_argument("--rounds", type=int, help="interleaved rounds of the headline (default 3; 1 with --quick)")
     p.add_argument("--lookup-rounds", type=int, help="interleaved rounds of 10k vs large table (default 2; 1 quick)")
@@ -479,6 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revoke-repeats", type=int, help="revoke-alls on fresh users (default 5; 2 with --quick)")
     p.add_argument("--big-revoke-repeats", type=int, default=2, help="revoke-alls in the large table")
     p.add_argument("--warmup", type=float, help="seconds of unrecorded load per server before measuring")
+    p.add_argument("--extra-duration", type=float,
+                   help="seconds per wrk run of the headline's comparison rows (hello apps, Node.js; "
+                        "default half of --duration, at least 2)")
+    p.add_argument("--ceilings", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the raw WSGI and bare Bottle hello apps (bench/ceilings.py) in the headline")
+    p.add_argument("--node", default="node",
+                   help="Node.js binary for examples/node-server in the headline; '' or --no-node leaves it out")
+    p.add_argument("--no-node", dest="node", action="store_const", const="", help="leave out examples/node-server")
     p.add_argument("--layouts", metavar="WxT[,WxT...]",
                    help="instead of the full run, compare server layouts, e.g. 2x1,2x2,2x4,2x8")
     p.add_argument("--out", help="output path without extension (default bench/results/latest, quick or layouts)")
@@ -492,6 +597,8 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
                               ("big_table", 1_000_000, 100_000), ("revoke_repeats", 5, 2), ("warmup", 2.0, 1.0)):
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
+    if args.extra_duration is None:
+        args.extra_duration = max(2.0, args.duration / 2)
     if args.out is None:
         args.out = os.path.join(RESULTS, "layouts" if args.layouts else ("quick" if quick else "latest"))
     return args

@@ -6,6 +6,7 @@ server accepts, wrk's report is read right), never how fast anything is.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -13,6 +14,7 @@ import subprocess
 
 import harness
 import pytest
+import report
 import run
 import seed
 
@@ -132,3 +134,90 @@ def test_wrk_script_rotates_through_every_cookie(db, tmp_path):
         server.stop()
     assert figures["requests"] > 20 and not figures["errors"]
     assert run.count_touched(db, "rotation", since) == 20
+
+
+def test_ceiling_apps_answer_like_the_reference_healthz():
+    import wsgiref.util
+
+    import ceilings
+
+    def call(app, path):
+        seen = {}
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path}
+        wsgiref.util.setup_testing_defaults(environ)
+        body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.update(status=status, headers=dict(headers))))
+        return seen["status"], seen["headers"].get("Content-Type"), body
+
+    assert call(ceilings.wsgi_hello, "/healthz") == ("200 OK", "application/json", b'{"status":"ok"}')
+    status, content_type, body = call(ceilings.bottle_hello, "/healthz")
+    assert (status, content_type, json.loads(body)) == ("200 OK", "application/json", {"status": "ok"})
+    assert call(ceilings.bottle_hello, "/other")[0].startswith("404")
+
+
+def test_granian_serves_a_ceiling_app_with_the_given_layout(tmp_path):
+    server = harness.GranianApp("wsgi", "ceilings:wsgi_hello", str(tmp_path), workers=1, threads=2)
+    assert server.describe().endswith("--workers 1 --blocking-threads 2 --no-log ceilings:wsgi_hello")
+    server.start()
+    try:
+        status, _, body, _ = harness.request(server.url, "GET", "/healthz")
+        assert (status, body) == (200, {"status": "ok"})
+        assert len(server.pids()) >= 2, "granian's master and its worker"
+    finally:
+        server.stop()
+    assert server.pids() == [] and server.problems() == []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_node_server_sessions_are_made_through_its_http_api(tmp_path):
+    server = harness.NodeServer("node", str(tmp_path), node=shutil.which("node"), scrypt_cost=1024)
+    server.start()
+    try:
+        tokens = harness.login_many(server.url, "rotation", 3, 2)
+        assert len(set(tokens)) == 6
+        for token in tokens:
+            harness.check_me(server.url, token, "a node session")
+        emails = [harness.request(server.url, "GET", "/me", cookie=t)[2]["email"] for t in tokens[:3]]
+        assert len(set(emails)) == 3, "consecutive tokens belong to different users"
+    finally:
+        server.stop()
+
+
+def synthetic_headline(node: bool) -> report.Results:
+    """Results with one round per headline cell; req/s chosen so every ratio is known."""
+    results = report.Results()
+    results.meta["extra_servers"] = {"wsgi": "granian … ceilings:wsgi_hello", "bottle": "granian … ceilings:bottle_hello"}
+    rps = {("wsgi", "hello"): 20_000, ("bottle", "hello"): 16_000, ("log", "healthz"): 10_000,
+           ("log", "me"): 6_000, ("log", "me_rotating"): 5_000, ("nolog", "healthz"): 12_000, ("nolog", "me"): 8_000}
+    if node:
+        results.meta["extra_servers"]["node"] = "node examples/node-server/server.js --scrypt-cost 1024"
+        rps.update({("node", "me"): 12_000, ("node", "me_rotating"): 10_000})
+    else:
+        results.meta["node_skipped"] = "`node` is not on PATH"
+    for (server, scenario), value in rps.items():
+        results.runs.append({"group": "headline", "server": server, "scenario": scenario, "round": 0, "rps": value,
+                             "p50_ms": 1.0, "p99_ms": 9.0, "requests": value, "errors": {}, "foreign_cpu": 0.0})
+    return results
+
+
+def test_headline_puts_the_reference_beside_the_ceilings_and_node():
+    args = run.resolve(run.build_parser().parse_args([]))
+    results = synthetic_headline(node=True)
+    text = "\n".join(report.headline_lines(results, args))
+    assert report.NODE_LABEL in text and "ceilings:bottle_hello" in text
+    assert "ran 5 s per round" in text
+    me = results.summary["headline"]["log"]["me"]
+    assert (me["ratio"], me["vs_bottle"], me["vs_wsgi"]) == (0.6, 0.375, 0.3)
+    assert results.summary["comparison"]["node_me_over_reference_me"] == 2.0
+    report.judge_node(results)
+    assert results.targets[-1]["result"] == "MISS"
+    assert results.targets[-1]["measured"].startswith("6,000 vs 12,000 req/s")
+
+
+def test_headline_without_node_says_why():
+    args = run.resolve(run.build_parser().parse_args(["--quick"]))
+    assert args.extra_duration == args.duration == 2.0
+    results = synthetic_headline(node=False)
+    text = "\n".join(report.headline_lines(results, args))
+    assert f"{report.NODE_LABEL}: not measured, `node` is not on PATH." in text
+    report.judge_node(results)
+    assert results.targets[-1]["result"] == "n/a"
