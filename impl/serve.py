@@ -97,8 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("WORKERS", os.cpu_count() or 1),
         help="worker processes (default: one per core) [SESSIONS_WORKERS]",
     )
+    # Two threads per worker, measured (wrk -c16, GET /me, 2 cores): one
+    # thread gave the best p99 alone (4 ms) but 67 ms while logins ran, as a
+    # login's scrypt holds the worker's only thread for ~75 ms; four threads
+    # fought over the GIL (p99 8-13 ms); two gave 6 ms alone, 9 ms with logins.
     p.add_argument(
-        "--threads", type=int, default=_env("THREADS", 4), help="threads per worker process [SESSIONS_THREADS]"
+        "--threads", type=int, default=_env("THREADS", 2), help="threads per worker process [SESSIONS_THREADS]"
     )
     p.add_argument(
         "--scrypt-n",
