@@ -204,14 +204,16 @@ def maintain(config: Config, stop: threading.Event) -> None:
     """Every purge interval, delete expired sessions and truncate the WAL.
 
     Runs once, in the supervising process, not in every worker: one purge
-    is enough, and the hot path never pays for it.
+    is enough, and the hot path never pays for it. The first run comes one
+    interval after start-up, not during it: expired rows are never read
+    anyway, and a start-up should not compete with a purge of a big table.
     """
     from .sessions import SessionManager
     from .store import SqliteStore
 
     store = SqliteStore(config.db_path)
     manager = SessionManager(store, config)
-    while True:
+    while not stop.wait(config.purge_interval):
         try:
             purged = manager.purge_expired()
             store.checkpoint()
@@ -219,8 +221,6 @@ def maintain(config: Config, stop: threading.Event) -> None:
                 log.info("purged %d expired session(s)", purged)
         except Exception:  # the thread must outlive a passing database error
             log.exception("maintenance failed; will retry")
-        if stop.wait(config.purge_interval):
-            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -203,15 +203,21 @@ class SqliteStore:
         conn = self._connect()
         try:
             # WAL is a property of the file: set once, every connection uses it.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             # journal_size_limit keeps the WAL from staying at its peak size
             # after a checkpoint (perf-notes: it grew to 91 MB and never shrank).
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA journal_size_limit = 67108864")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
                     f"{self.path} has schema version {version}; this server knows {SCHEMA_VERSION}"
                 )
+            if version == SCHEMA_VERSION:
+                # Nothing to write: a worker starting while another process
+                # holds the write lock (a long checkpoint, a bulk load) must
+                # not wait for it, let alone fail.
+                return
             # One transaction; IF NOT EXISTS makes a race between two
             # starting processes harmless.
             conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")

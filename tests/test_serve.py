@@ -5,10 +5,17 @@ from __future__ import annotations
 import concurrent.futures
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import requests
+
+from impl.config import Config
+from impl.serve import maintain
+from impl.sessions import SessionManager
+from impl.store import SqliteStore
 
 from .servers import ROOT, running_server, started_server
 
@@ -104,3 +111,25 @@ def test_busy_port_exits_2_instead_of_sharing_it(tmp_path, server):
                              "--port", port], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "cannot listen on" in result.stderr and "in use" in result.stderr
+
+
+def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
+    config = Config(db_path=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
+    store = SqliteStore(config.db_path)
+    store.add_user("u1", "a@b.c", "a@b.c", "h", 0)
+    manager = SessionManager(store, config, clock=lambda: 0.0)  # created at the epoch: long expired
+    manager.start("u1", "127.0.0.1", "curl/8")
+    count = "SELECT count(*) FROM sessions"
+    assert store._conn().execute(count).fetchone()[0] == 1
+    stop = threading.Event()
+    thread = threading.Thread(target=maintain, args=(config, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while store._conn().execute(count).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store._conn().execute(count).fetchone()[0] == 0
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
