@@ -20,7 +20,7 @@ from .errors import STATUS_MESSAGES, ApiError
 from .passwords import PasswordHasher
 from .sessions import SessionManager
 from .store import SqliteStore
-from .web import is_cross_site
+from .web import declared_length, is_cross_site
 
 log = logging.getLogger("impl")
 
@@ -155,10 +155,9 @@ def create_app(
         environ = bottle.request.environ
         # HARD-BAD-INPUT: refuse an oversized declared body before any route reads it.
         try:
-            if int(environ.get("CONTENT_LENGTH") or 0) > config.max_body_bytes:
-                raise error_response(413, f"Request body must be at most {config.max_body_bytes} bytes.")
-        except ValueError:
-            raise error_response(400, "Content-Length is not a number.") from None
+            declared_length(environ, config.max_body_bytes)
+        except ApiError as exc:
+            raise error_response(exc.status, exc.message) from None
         # HARD-CSRF: every state-changing request from another site is refused
         # before it can change anything.
         if environ["REQUEST_METHOD"] in _UNSAFE_METHODS and is_cross_site(environ, config):

@@ -17,6 +17,22 @@ COOKIE_NAME = "session"
 MAX_COOKIE_HEADER = 16 * 1024
 
 
+def declared_length(environ: Mapping[str, Any], limit: int) -> int | None:
+    """Return the Content-Length, None if absent; raise BadRequest or PayloadTooLarge."""
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    if not raw_length:
+        return None
+    try:
+        length = int(raw_length)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number.") from None
+    if length < 0:
+        raise BadRequest("Content-Length is not a number.")
+    if length > limit:
+        raise PayloadTooLarge(f"Request body must be at most {limit} bytes.")
+    return length
+
+
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
     """Return the request body, or raise PayloadTooLarge past `limit` bytes.
 
@@ -24,16 +40,8 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
     read to at most limit + 1 bytes, so no client can make us buffer more.
     """
     stream = environ.get("wsgi.input")
-    raw_length = environ.get("CONTENT_LENGTH") or ""
-    if raw_length:
-        try:
-            length = int(raw_length)
-        except ValueError:
-            raise BadRequest("Content-Length is not a number.") from None
-        if length < 0:
-            raise BadRequest("Content-Length is not a number.")
-        if length > limit:
-            raise PayloadTooLarge(f"Request body must be at most {limit} bytes.")
+    length = declared_length(environ, limit)
+    if length is not None:
         return stream.read(length) if stream is not None and length else b""
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     # Without a length, WSGI allows reading to the end only where the server
