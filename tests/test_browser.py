@@ -607,16 +607,20 @@ def test_screenshot_of_the_signed_in_page(devices, serve, tmp_path):
     email = "ann@example.com"
     assert requests.post(f"{url}/signup", json={"email": email, "password": PASSWORD}, timeout=10).status_code == 201
 
-    def session_on(user_agent: str, ip: str, signed_in_ago: float, active_ago: float) -> None:
+    def session_on(user_agent: str, ip: str, signed_in_ago: float, active_ago: float, name: str | None = None) -> None:
         http = requests.Session()
         http.headers.update({"User-Agent": user_agent, "X-Forwarded-For": ip})
         clock.ago = signed_in_ago
         assert http.post(f"{url}/login", json={"email": email, "password": PASSWORD}, timeout=10).ok
         clock.ago = active_ago
         assert http.get(f"{url}/me", timeout=10).ok
+        if name:
+            mine = [s["id"] for s in http.get(f"{url}/me/sessions", timeout=10).json() if s["isCurrent"]]
+            assert http.patch(f"{url}/me/sessions/{mine[0]}", json={"name": name}, timeout=10).ok
         http.close()
 
-    session_on(SAFARI_IPHONE, "198.51.100.23", signed_in_ago=2 * 86400 + 3600, active_ago=3 * 3600)
+    # The account's first login (not a new device), named by its owner.
+    session_on(SAFARI_IPHONE, "198.51.100.23", signed_in_ago=2 * 86400 + 3600, active_ago=3 * 3600, name="Ann’s iPhone")
     session_on(FIREFOX_WIN, "203.0.113.54", signed_in_ago=26 * 3600, active_ago=3 * 60 + 5)
     clock.ago = 0
     laptop = devices(
@@ -630,6 +634,8 @@ def test_screenshot_of_the_signed_in_page(devices, serve, tmp_path):
     expect(laptop.rows()).to_have_count(3)
     expect(laptop.row("Firefox on Windows").locator(".last-active")).to_have_text("Last active 3 minutes ago")
     expect(laptop.row("Mobile Safari on iOS").locator(".last-active")).to_have_text("Last active 3 hours ago")
+    expect(laptop.row("Mobile Safari on iOS").locator(".session-name")).to_have_text("Ann’s iPhone")
+    expect(laptop.page.locator("#session-list .flag-new")).to_have_count(2)
 
     target = SCREENSHOT if os.environ.get("SESSIONS_UPDATE_SCREENSHOT") == "1" else tmp_path / SCREENSHOT.name
     laptop.page.screenshot(path=str(target), full_page=True)
