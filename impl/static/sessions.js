@@ -571,11 +571,10 @@
     var title = el('div', 'event-title');
     title.appendChild(el('span', 'event-text', describe(e, names)));
     if (e.type === 'login' && e.newDevice) title.appendChild(el('span', 'flag flag-new', 'New device'));
-    var meta = el('div', 'session-meta');
+    // When, from which device, from which address; the dots come from the stylesheet.
+    var meta = el('div', 'event-meta');
     meta.appendChild(timeElement(e.at, 'absolute'));
-    meta.appendChild(el('span', 'sep', '·'));
     meta.appendChild(el('span', 'event-device', e.deviceName));
-    meta.appendChild(el('span', 'sep', '·'));
     meta.appendChild(el('span', 'event-ip', e.ip));
     item.appendChild(title);
     item.appendChild(meta);
