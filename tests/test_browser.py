@@ -51,11 +51,11 @@ HOSTILE_DEVICE = '<img src=x class=pwned onerror=alert(1)>&amp; "q" on iOS'
 PASSWORD = "correct horse"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 NEW_PASSWORD = "battery staple"
-SIGN_IN_AGAIN = " Sign in again to manage your sessions."
-REVOKED_MESSAGE = "This device was signed out from another session." + SIGN_IN_AGAIN
-PASSWORD_CHANGED_MESSAGE = "This device was signed out because the password was changed." + SIGN_IN_AGAIN
-EXPIRED_MESSAGE = "Your session expired." + SIGN_IN_AGAIN
-LOGGED_OUT_MESSAGE = "You signed out." + SIGN_IN_AGAIN
+# What the page says above its sign-in form, from a 401's reason (EXT-REASON).
+REVOKED_MESSAGE = "This device was signed out from another session."
+PASSWORD_CHANGED_MESSAGE = "This device was signed out because the password was changed."
+EXPIRED_MESSAGE = "Your session expired."
+LOGGED_OUT_MESSAGE = "You signed out."
 SCREENSHOT = ROOT / "docs" / "sessions-page.png"
 TIMEOUT_MS = 10_000
 
@@ -159,6 +159,8 @@ def test_sign_up_on_the_page_and_see_this_device(devices):
     device.open()
     page = device.page
     device.expect_signed_out()
+    # No cookie at all ("unauthenticated"): nothing to explain to a newcomer.
+    expect(device.flash()).to_be_hidden()
     page.get_by_role("button", name="Create an account").click()
     expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
     email = f"new-{uuid.uuid4().hex[:10]}@example.com"
@@ -510,6 +512,17 @@ def test_a_copied_cookie_after_log_out_says_you_signed_out(devices, account):
     second.page.get_by_role("tab", name="Security log").click()
     expect(second.flash()).to_have_text(LOGGED_OUT_MESSAGE)
     second.expect_signed_out()
+
+
+def test_a_cookie_gone_from_the_browser_says_the_session_ended(devices, account):
+    """No cookie sent ("unauthenticated") while the page showed a signed-in list: said in general words."""
+    laptop = devices(FIREFOX_WIN)
+    laptop.sign_in(account)
+    laptop.context.clear_cookies()
+    laptop.page.get_by_role("tab", name="Password").click()
+    laptop.page.get_by_role("tab", name="Security log").click()
+    expect(laptop.flash()).to_have_text("This session has ended. Sign in again to manage your sessions.")
+    laptop.expect_signed_out()
 
 
 def test_new_devices_are_marked_in_the_list(devices, account):

@@ -180,8 +180,9 @@
   // only to a page that was signed in a moment ago.
   function signedOut(reason, wasSignedIn) {
     showSignedOut();
-    var why = REASONS[reason] || (wasSignedIn ? 'This session has ended.' : '');
-    if (why) flash(why + ' Sign in again to manage your sessions.', 'warning');
+    // The reason alone, in one sentence: the sign-in form below says the rest.
+    var why = REASONS[reason] || (wasSignedIn ? 'This session has ended. Sign in again to manage your sessions.' : '');
+    if (why) flash(why, 'warning');
     return Boolean(why);
   }
 
