@@ -328,6 +328,9 @@ def test_rename_a_session_in_place(devices, account):
     page.get_by_role("button", name="Save").click()
     expect(phone.row("Firefox on Windows").get_by_role("alert")).to_have_text("name must not contain control characters.")
     expect(page.get_by_label("Session name")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Session name").fill("x" * 65)
+    page.get_by_role("button", name="Save").click()
+    expect(phone.row("Firefox on Windows").get_by_role("alert")).to_have_text("name must hold 1 to 64 characters.")
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_label("Session name")).to_have_count(0)
     expect(row.locator(".session-name")).to_have_text("Work laptop")
@@ -467,13 +470,17 @@ def test_change_password_signs_out_the_others_and_they_say_why(devices, account)
     page.get_by_role("tab", name="Security log").click()
     expect(laptop.flash()).to_have_text(PASSWORD_CHANGED_MESSAGE)
     laptop.expect_signed_out()
+    # Signing in again (with the password now in force) returns to the view it was in.
+    laptop.sign_in(account, PASSWORD, reload=False)
+    expect(page.get_by_role("tab", name="Security log")).to_have_attribute("aria-selected", "true")
+    expect(laptop.events().first.locator(".event-text")).to_have_text("Firefox on Windows signed in")
 
     # The log of it, seen from the phone.
     phone.tab("Security log")
-    expect(phone.events().first.locator(".event-text")).to_have_text(
+    expect(phone.events().nth(1).locator(".event-text")).to_have_text(
         "Mobile Safari on iOS changed the password and signed out 1 other session"
     )
-    expect(phone.events().nth(2).locator(".event-text")).to_have_text(
+    expect(phone.events().nth(3).locator(".event-text")).to_have_text(
         "Firefox on Windows changed the password and signed out 2 other sessions"
     )
 

@@ -169,7 +169,8 @@
     $('panel-password').removeAttribute('aria-labelledby');
     sessions = [];
     events = [];
-    selectTab('sessions', false);
+    // The address keeps its #view: signing in again returns there.
+    selectTab('sessions', false, true);
     $('signed-out').hidden = false;
     $('password').value = '';
     setAuthMode(signingUp);
@@ -208,7 +209,7 @@
     return 'sessions';
   }
 
-  function selectTab(name, focus) {
+  function selectTab(name, focus, keepAddress) {
     TABS.forEach(function (tab) {
       var selected = tab === name;
       var button = $('tab-' + tab);
@@ -219,7 +220,7 @@
     if (focus) $('tab-' + name).focus();
     // The address remembers the view, so a reload or a link opens it again.
     var hash = name === 'sessions' ? '' : '#' + name;
-    if (window.location.hash !== hash && window.history.replaceState) {
+    if (!keepAddress && window.location.hash !== hash && window.history.replaceState) {
       window.history.replaceState(null, '', window.location.pathname + window.location.search + hash);
     }
     if (name === 'log' && !$('signed-in').hidden) loadLog();
@@ -439,7 +440,7 @@
     var input = el('input', 'rename-input');
     input.id = inputId;
     input.type = 'text';
-    input.maxLength = 64;
+    // No maxlength: a pasted name too long is the API's to refuse, in its words.
     input.autocomplete = 'off';
     input.value = session.name || '';
     input.placeholder = session.deviceName;
