@@ -1,4 +1,4 @@
-"""The Sessions page (issue 4): HTML shell, styles and script over the same JSON API.
+"""The Sessions page (issues 4 and 11): HTML shell, styles and script over the same JSON API.
 
 Theory of operation:
 1. The server renders one shell, the same for every visitor: it reads no
@@ -6,10 +6,15 @@ Theory of operation:
    is nothing user-controlled to escape on the server, and a session is
    never authenticated by a second code path beside the API's.
 2. The script (static/sessions.js) asks the JSON API what to show (GET /me,
-   GET /me/sessions) and acts through it (POST /signup, /login, /logout,
-   DELETE /me/sessions/{id}, POST /me/sessions/revoke-all), same-origin, so
-   the page obeys exactly the rules every other client does, CSRF guard
-   included. It writes data into the page with textContent only.
+   GET /me/sessions, GET /me/activity) and acts through it (POST /signup,
+   /login, /logout, /me/password, DELETE and PATCH /me/sessions/{id},
+   POST /me/sessions/revoke-all), same-origin, so the page obeys exactly the
+   rules every other client does, CSRF guard included. It writes data into
+   the page with textContent only: device names come from User-Agents and
+   session names from their owners (EXT-RENAME says "shown as text").
+   A 401's `reason` (EXT-REASON) becomes the sentence the page shows above
+   its sign-in form; a password change's new cookie comes in the API's own
+   answer, so the page goes on without a step of its own.
 3. The page forbids inline script and style, and framing, by its headers:
    a revoke button must not be clickjackable, and an injected tag could not
    run even if one slipped past rule 2.

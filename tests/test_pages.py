@@ -55,6 +55,9 @@ def test_page_is_html_with_a_sign_in_form(client_for, path):
     ids = {attrs.get("id") for _, attrs in parse(r.body).tags}
     # Both views ship in the shell; the script shows the one the API calls for.
     assert {"auth-form", "email", "password", "auth-switch", "session-list", "revoke-all", "logout"} <= ids
+    # The security log, and the password form's template (EXT-ACTIVITY, EXT-PASSWORD).
+    assert {"tab-sessions", "tab-log", "tab-password", "event-list", "log-more", "password-form-template"} <= ids
+    assert {"current-password", "new-password"} <= ids
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -109,6 +112,14 @@ def test_page_is_the_same_for_everyone_and_holds_no_user_data(client_for, user):
     assert HOSTILE_DEVICE in {s["deviceName"] for s in listing.json}
     assert listing.header("Content-Type") == "application/json"
     assert listing.header("X-Content-Type-Options") == "nosniff"
+
+
+def test_signed_out_page_has_one_password_field_outside_templates():
+    """The change-password form waits in a <template>: signed out, "Password" labels the sign-in field alone."""
+    html = (STATIC_DIR.parent / "views" / "sessions.tpl").read_text()
+    outside = re.sub(r"<template\b.*?</template>", "", html, flags=re.DOTALL)
+    assert outside.count('type="password"') == 1
+    assert 'id="current-password"' in html and 'id="current-password"' not in outside
 
 
 def test_template_escapes_what_it_is_given():

@@ -18,7 +18,14 @@ section "The lesson's exercises":
   prints it) compares BODY as above and STATUS exactly.
 - An id the README shows, and the reader would copy from their own output
   into a later command, is mapped to the id this run got, and replaced in
-  the later commands.
+  the later commands. A session id shown again as a security-log event's
+  `sessionId` or `actorSessionId` must be the same session again. Event ids
+  (short, opaque) are compared by form only and never substituted: "7"
+  replaced in a command would also change "127.0.0.1".
+
+The section "Beyond the lesson" (the extensions) follows the same
+convention, without a server command of its own: its commands run right
+after the exercises', on the same server, with the same cookie files.
 """
 
 from __future__ import annotations
@@ -40,11 +47,23 @@ from .servers import ROOT, running_server
 
 README = ROOT / "README.md"
 SECTION = "## The lesson's exercises"
+BEYOND = "## Beyond the lesson"
 README_URL = "http://localhost:3000"
 # Values that differ on every run: only their form is compared.
 ID_RE = re.compile(r"[A-Za-z0-9_-]{16,}")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
-VOLATILE = {"id": ID_RE, "lastActiveAt": TIME_RE, "createdAt": TIME_RE}
+# An event id (EXT-ACTIVITY) is an opaque string: any non-empty token.
+EVENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+VOLATILE = {
+    "id": ID_RE,
+    "lastActiveAt": TIME_RE,
+    "createdAt": TIME_RE,
+    "at": TIME_RE,
+    "sessionId": ID_RE,
+    "actorSessionId": ID_RE,
+}
+# Keys whose values are ids the comparison learns and holds to.
+LEARNED = {"id", "sessionId", "actorSessionId"}
 STATUS_LINE = re.compile(r"(?P<body>.*) (?P<status>\d{3})")
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -65,18 +84,22 @@ class Walkthrough:
     steps: list[Step]
 
 
-def section(text: str) -> tuple[str, int]:
-    """Return the exercises section of the README and the line it starts on."""
-    start = text.find("\n" + SECTION + "\n")
+def section(text: str, title: str = SECTION) -> tuple[str, int]:
+    """Return a section of the README (the exercises unless told) and the line it starts on."""
+    start = text.find("\n" + title + "\n")
     if start < 0:
-        raise AssertionError(f"README.md has no section {SECTION!r}")
+        raise AssertionError(f"README.md has no section {title!r}")
     end = text.find("\n## ", start + 1)
     return text[start : end if end >= 0 else len(text)], text.count("\n", 0, start) + 1
 
 
-def parse_walkthrough(text: str) -> Walkthrough:
-    """Read the server command and the command/output pairs out of the README's text."""
-    body, first_line = section(text)
+def parse_walkthrough(text: str, title: str = SECTION) -> Walkthrough:
+    """Read the server command and the command/output pairs out of a section of the README's text.
+
+    The exercises must start the server; a later section ("Beyond the
+    lesson") has no server command and runs on the exercises' server.
+    """
+    body, first_line = section(text, title)
     blocks = [
         (m.group("info").strip(), m.group("body"), first_line + body.count("\n", 0, m.start()))
         for m in FENCE.finditer(body)
@@ -98,6 +121,8 @@ def parse_walkthrough(text: str) -> Walkthrough:
             i += 1
         i += 1
     if server_args is None:
+        if title != SECTION:
+            return Walkthrough([], steps)
         raise AssertionError("README.md: no ```console block with `$ ... run_server.py ...` in the exercises section")
     return Walkthrough(server_args, steps)
 
@@ -123,9 +148,11 @@ class Comparison:
             problems = []
             for key in shown:
                 if key in VOLATILE and isinstance(shown[key], str):
-                    if not VOLATILE[key].fullmatch(actual[key]):
+                    # An id shown in a session id's form is one; any other is an event's.
+                    form = VOLATILE[key] if key != "id" or ID_RE.fullmatch(shown[key]) else EVENT_ID_RE
+                    if not isinstance(actual[key], str) or not form.fullmatch(actual[key]):
                         problems.append(f"{where}.{key}: {actual[key]!r} is not of the form of {shown[key]!r}")
-                    elif key == "id":
+                    elif key in LEARNED and form is ID_RE:
                         problems += self._learn(shown[key], actual[key], f"{where}.{key}")
                 else:
                     problems += self.json_shape(shown[key], actual[key], f"{where}.{key}")
@@ -195,10 +222,28 @@ def test_readme_walkthrough_follows_the_convention():
         assert needed in commands
 
 
+def test_readme_beyond_the_lesson_follows_the_convention():
+    """Curl for rename, password change, the log, and a 401 with its reason (EXT-RENAME, -PASSWORD, -ACTIVITY, -REASON)."""
+    beyond = parse_walkthrough(README.read_text(), BEYOND)
+    assert beyond.server_args == [], "Beyond the lesson runs on the exercises' server"
+    assert len(beyond.steps) >= 5
+    for step in beyond.steps:
+        assert README_URL in step.command, f"README.md line {step.line}: the command should use {README_URL}"
+        assert step.command.startswith("curl "), f"README.md line {step.line}: {step.command!r}"
+    commands = "\n".join(step.command for step in beyond.steps)
+    for needed in ("-X PATCH http://localhost:3000/me/sessions/", "/me/password", "-c laptop.txt", "/me/activity"):
+        assert needed in commands, needed
+    shown = "\n".join(step.shown for step in beyond.steps)
+    assert re.search(r'"reason":"[a-z_]+"\} 401', shown), "a 401 with its reason"
+    assert '"type": "password_changed"' in shown and '"name": "Study laptop"' in shown
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed: the walkthrough is curl commands")
 def test_readme_walkthrough_answers_as_shown(tmp_path):
-    """Every command of the README's exercises section, in order; each answer of the shape shown."""
-    walk = parse_walkthrough(README.read_text())
+    """Every command of the exercises, then of "Beyond the lesson", in order; each answer of the shape shown."""
+    text = README.read_text()
+    walk = parse_walkthrough(text)
+    walk.steps += parse_walkthrough(text, BEYOND).steps
     compare = Comparison()
     workdir = tmp_path / "reader"
     workdir.mkdir()
@@ -251,6 +296,35 @@ def test_comparison_accepts_other_ids_and_times_and_learns_the_ids():
 )
 def test_comparison_catches_a_different_answer(actual):
     assert Comparison().json_text(SHOWN_LIST, actual, "$") != []
+
+
+SHOWN_EVENT = '{"id": "7", "type": "session_renamed", "at": "2026-11-27T02:28:51Z", ' \
+    '"sessionId": "4rIj4ZEir626XY-1E6-eBw", "actorSessionId": "4rIj4ZEir626XY-1E6-eBw"}'
+
+
+def test_comparison_holds_a_log_to_the_sessions_it_learned():
+    compare = Comparison()
+    assert compare.json_text('{"id": "4rIj4ZEir626XY-1E6-eBw"}', '{"id": "AAAAAAAAAAAAAAAAAAAAAA"}', "$") == []
+    same = SHOWN_EVENT.replace("4rIj4ZEir626XY-1E6-eBw", "AAAAAAAAAAAAAAAAAAAAAA").replace('"7"', '"1234"')
+    assert compare.json_text(SHOWN_EVENT, same, "$") == []
+    other = SHOWN_EVENT.replace("4rIj4ZEir626XY-1E6-eBw", "BBBBBBBBBBBBBBBBBBBBBB")
+    assert compare.json_text(SHOWN_EVENT, other, "$") != []
+    # Event ids are never learned: substituting "7" would rewrite 127.0.0.1.
+    assert compare.substitute("curl http://127.0.0.1:3000/") == "curl http://127.0.0.1:3000/"
+
+
+@pytest.mark.parametrize(
+    "actual",
+    [
+        SHOWN_EVENT.replace('"7"', '""'),
+        SHOWN_EVENT.replace('"7"', "7"),
+        SHOWN_EVENT.replace("2026-11-27T02:28:51Z", "now"),
+        SHOWN_EVENT.replace('"actorSessionId": "4rIj4ZEir626XY-1E6-eBw"', '"actorSessionId": null'),
+        SHOWN_EVENT.replace("session_renamed", "session_revoked"),
+    ],
+)
+def test_comparison_catches_a_different_event(actual):
+    assert Comparison().json_text(SHOWN_EVENT, actual, "$") != []
 
 
 @pytest.mark.parametrize(

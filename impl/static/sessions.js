@@ -1,27 +1,42 @@
 // The Sessions page: everything it shows comes from the JSON API, and
 // everything it does goes through it (same origin, the session cookie).
 // Data is written with textContent and createElement only, never parsed as HTML:
-// device names come from User-Agent headers, which anyone can write.
+// device names come from User-Agent headers and session names from their
+// owners, which anyone can write.
 (function () {
   'use strict';
 
   var KIND_LABELS = { desktop: 'Desktop', mobile: 'Mobile', tablet: 'Tablet', unknown: 'Unknown device' };
+  // Why a 401 happened (EXT-REASON), in the words the page says it.
+  var REASONS = {
+    revoked: 'This device was signed out from another session.',
+    password_changed: 'This device was signed out because the password was changed.',
+    expired: 'Your session expired.',
+    logged_out: 'You signed out.'
+  };
+  var TABS = ['sessions', 'log', 'password'];
+  var LOG_PAGE = 20;
+  var ENDED = 'a session that has since ended';
   // How far the server's clock is ahead of this browser's, in ms, from the
   // Date header of its last answer: "3 minutes ago" is measured on the
   // server's clock, whatever this machine's says.
   var clockOffset = 0;
   var signingUp = false;
   var busy = false;
+  // The list as last loaded, and the security log's events loaded so far.
+  var sessions = [];
+  var events = [];
 
   function $(id) { return document.getElementById(id); }
 
-  function ApiError(status, message) {
+  function ApiError(status, message, reason) {
     this.status = status;
     this.message = message;
+    this.reason = reason;
   }
 
   // Call the API; resolve to the JSON answer, or reject with an ApiError
-  // carrying the server's own `error` text.
+  // carrying the server's own `error` text (and a 401's `reason`).
   function api(method, path, body) {
     var init = { method: method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
     if (body !== undefined) {
@@ -35,11 +50,17 @@
         if (res.ok) return data;
         var message = data && typeof data.error === 'string' && data.error
           ? data.error : 'The server answered ' + res.status + '.';
-        throw new ApiError(res.status, message);
+        var reason = data && typeof data.reason === 'string' ? data.reason : null;
+        throw new ApiError(res.status, message, reason);
       });
     }, function () {
-      throw new ApiError(0, 'Could not reach the server. Check your connection and try again.');
+      throw new ApiError(0, 'Could not reach the server. Check your connection and try again.', null);
     });
+  }
+
+  // A 401 that says the session is gone (a bad login's 401 says no reason).
+  function signedOutError(err) {
+    return err instanceof ApiError && err.status === 401 && err.reason !== null;
   }
 
   function el(tag, className, text) {
@@ -49,14 +70,21 @@
     return node;
   }
 
+  function plural(n, one, many) {
+    return n + ' ' + (n === 1 ? one : many);
+  }
+
   // ---- messages ----------------------------------------------------------
 
   function flash(text, kind) {
     var box = $('flash');
     box.textContent = text;
     box.className = 'flash flash-' + kind;
-    box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    box.setAttribute('role', kind === 'success' ? 'status' : 'alert');
     box.hidden = false;
+    // Acting at the foot of a long page on a phone: bring the result into view.
+    var top = box.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight) box.scrollIntoView({ block: 'nearest' });
   }
 
   function clearFlash() {
@@ -121,7 +149,12 @@
     return 'desktop';
   }
 
-  // ---- views -------------------------------------------------------------
+  // What a person calls a session: the name its owner gave it, else its device.
+  function sessionLabel(session) {
+    return session.name || session.deviceName;
+  }
+
+  // ---- signed out --------------------------------------------------------
 
   function showSignedOut() {
     $('loading').hidden = true;
@@ -129,9 +162,29 @@
     $('account').hidden = true;
     $('account-email').textContent = '';
     $('session-list').textContent = '';
+    $('event-list').textContent = '';
+    $('log-status').textContent = '';
+    $('log-more-row').hidden = true;
+    $('password-slot').textContent = '';
+    $('panel-password').removeAttribute('aria-labelledby');
+    sessions = [];
+    events = [];
+    // The address keeps its #view: signing in again returns there.
+    selectTab('sessions', false, true);
     $('signed-out').hidden = false;
     $('password').value = '';
     setAuthMode(signingUp);
+  }
+
+  // Show the sign-in form, saying why this device is no longer signed in
+  // when the API said so (EXT-REASON). A plain "unauthenticated" is news
+  // only to a page that was signed in a moment ago.
+  function signedOut(reason, wasSignedIn) {
+    showSignedOut();
+    // The reason alone, in one sentence: the sign-in form below says the rest.
+    var why = REASONS[reason] || (wasSignedIn ? 'This session has ended. Sign in again to manage your sessions.' : '');
+    if (why) flash(why, 'warning');
+    return Boolean(why);
   }
 
   function setAuthMode(signUp) {
@@ -147,6 +200,43 @@
     $('password-hint').hidden = !signUp;
   }
 
+  // ---- tabs --------------------------------------------------------------
+
+  function currentTab() {
+    for (var i = 0; i < TABS.length; i++) {
+      if ($('tab-' + TABS[i]).getAttribute('aria-selected') === 'true') return TABS[i];
+    }
+    return 'sessions';
+  }
+
+  function selectTab(name, focus, keepAddress) {
+    TABS.forEach(function (tab) {
+      var selected = tab === name;
+      var button = $('tab-' + tab);
+      button.setAttribute('aria-selected', String(selected));
+      button.tabIndex = selected ? 0 : -1;
+      $('panel-' + tab).hidden = !selected;
+    });
+    if (focus) $('tab-' + name).focus();
+    // The address remembers the view, so a reload or a link opens it again.
+    var hash = name === 'sessions' ? '' : '#' + name;
+    if (!keepAddress && window.location.hash !== hash && window.history.replaceState) {
+      window.history.replaceState(null, '', window.location.pathname + window.location.search + hash);
+    }
+    if (name === 'log' && !$('signed-in').hidden) loadLog();
+  }
+
+  // Arrow keys move between tabs, as the ARIA tabs pattern has it.
+  function tabKeys(event) {
+    var at = TABS.indexOf(currentTab());
+    var next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: TABS.length - 1 }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    selectTab(TABS[(next + TABS.length) % TABS.length], true);
+  }
+
+  // ---- the session list --------------------------------------------------
+
   function sessionItem(session) {
     var kind = deviceKind(session.deviceName);
     var item = el('li', 'session' + (session.isCurrent ? ' session-current' : ''));
@@ -158,10 +248,24 @@
 
     var body = el('div', 'session-body');
     var title = el('div', 'session-title');
-    title.appendChild(el('span', 'device-name', session.deviceName));
+    // A named session shows its name above, and its device name beneath.
+    if (session.name) {
+      title.appendChild(el('span', 'session-name', session.name));
+    } else {
+      title.appendChild(el('span', 'device-name', session.deviceName));
+    }
     if (session.isCurrent) title.appendChild(el('span', 'badge', 'This device'));
+    if (session.newDevice) {
+      var flag = el('span', 'flag flag-new', 'New device');
+      flag.title = 'The first sign-in to this account from this browser and address';
+      title.appendChild(flag);
+    }
 
     var where = el('div', 'session-meta');
+    if (session.name) {
+      where.appendChild(el('span', 'device-name', session.deviceName));
+      where.appendChild(el('span', 'sep', '·'));
+    }
     where.appendChild(el('span', 'device-kind', KIND_LABELS[kind]));
     where.appendChild(el('span', 'sep', '·'));
     where.appendChild(el('span', 'session-ip', session.ip));
@@ -187,67 +291,100 @@
     item.appendChild(icon);
     item.appendChild(body);
 
+    var label = session.name ? session.name + ' (' + session.deviceName + ')' : session.deviceName;
+    var actions = el('div', 'session-actions');
+    var rename = el('button', 'btn btn-small rename', 'Rename');
+    rename.type = 'button';
+    rename.setAttribute('aria-label', 'Rename ' + label);
+    rename.addEventListener('click', function () { startRename(item, session); });
+    actions.appendChild(rename);
     if (!session.isCurrent) {
       var button = el('button', 'btn btn-danger btn-small revoke', 'Revoke');
       button.type = 'button';
-      button.setAttribute('aria-label', 'Revoke ' + session.deviceName);
+      button.setAttribute('aria-label', 'Revoke ' + label);
       button.addEventListener('click', function () { revoke(session); });
-      item.appendChild(button);
+      actions.appendChild(button);
     }
+    item.appendChild(actions);
     return item;
   }
 
-  function showSignedIn(me, sessions) {
+  function showSignedIn(me, list) {
     $('loading').hidden = true;
     $('signed-out').hidden = true;
     $('account-email').textContent = me.email;
     $('account').hidden = false;
+    sessions = list;
 
-    var list = $('session-list');
-    var items = sessions.map(sessionItem);
-    list.textContent = '';
-    items.forEach(function (item) { list.appendChild(item); });
-    $('session-count').textContent = String(sessions.length);
+    var items = list.map(sessionItem);
+    var ul = $('session-list');
+    ul.textContent = '';
+    items.forEach(function (item) { ul.appendChild(item); });
+    $('session-count').textContent = String(list.length);
 
-    var others = sessions.filter(function (s) { return !s.isCurrent; }).length;
+    var others = list.filter(function (s) { return !s.isCurrent; }).length;
     $('revoke-all').disabled = others === 0;
     $('revoke-all-text').textContent = others === 0
       ? 'This is your only session: there is nothing else to sign out.'
       : 'Ends the ' + (others === 1 ? 'other session' : others + ' other sessions') + ' at once. This device stays signed in.';
+    if (!$('password-form')) {
+      $('password-slot').appendChild(document.importNode($('password-form-template').content, true));
+      $('password-form').addEventListener('submit', changePassword);
+      $('panel-password').setAttribute('aria-labelledby', 'tab-password');
+    }
+    var wasHidden = $('signed-in').hidden;
     $('signed-in').hidden = false;
+    if (wasHidden) {
+      var wanted = window.location.hash.slice(1);
+      selectTab(TABS.indexOf(wanted) >= 0 ? wanted : 'sessions', false);
+    } else if (currentTab() === 'log') {
+      loadLog();
+    }
   }
 
   // Show whatever the API says now: the list when signed in, the form when
-  // not. Outside an action, finding the session gone is news worth a word.
+  // not. Resolve to 'in', 'out', or 'explained' (signed out, and the page
+  // has said why). Outside an action, finding the session gone is news.
   function load(afterAction) {
+    var wasSignedIn = !$('signed-in').hidden;
     return Promise.all([api('GET', '/me'), api('GET', '/me/sessions')]).then(function (answers) {
       showSignedIn(answers[0], answers[1]);
+      return 'in';
     }, function (err) {
       if (err.status === 401) {
-        var wasSignedIn = !$('signed-in').hidden;
-        showSignedOut();
-        if (wasSignedIn && !afterAction) flash('This session has ended. Sign in again to manage your sessions.', 'error');
-      } else {
-        $('loading').hidden = true;
-        flash(err.message, 'error');
+        var reason = err.reason === 'unauthenticated' && afterAction ? null : err.reason;
+        return signedOut(reason, wasSignedIn && !afterAction) ? 'explained' : 'out';
       }
+      $('loading').hidden = true;
+      flash(err.message, 'error');
+      return wasSignedIn ? 'in' : 'out';
     });
   }
 
+  function setBusy(on) {
+    busy = on;
+    document.body.classList.toggle('busy', on);
+  }
+
   // Run one action at a time; whatever happens, show the state that results.
+  // A 401 with a reason means this device is signed out: say why, show the form.
   function act(action) {
     if (busy) return;
-    busy = true;
-    document.body.classList.add('busy');
+    setBusy(true);
     clearFlash();
     action().then(function (message) {
-      return load(true).then(function () { if (message) flash(message, 'success'); });
+      return load(true).then(function (state) {
+        if (message && state !== 'explained') flash(message, 'success');
+      });
     }, function (err) {
-      return load(true).then(function () { flash(err.message, 'error'); });
-    }).then(function () {
-      busy = false;
-      document.body.classList.remove('busy');
-    });
+      if (signedOutError(err)) {
+        signedOut(err.reason, true);
+        return null;
+      }
+      return load(true).then(function (state) {
+        if (state !== 'explained') flash(err.message, 'error');
+      });
+    }).then(function () { setBusy(false); });
   }
 
   function revoke(session) {
@@ -286,6 +423,234 @@
     });
   }
 
+  // ---- renaming in place (EXT-RENAME) ------------------------------------
+
+  // Replace the row's title with a small form; Save sends the trimmed name
+  // (an empty one removes the name), Cancel or Escape puts the row back.
+  function startRename(item, session) {
+    if (busy || item.querySelector('.rename-form')) return;
+    var body = item.querySelector('.session-body');
+    var title = body.querySelector('.session-title');
+    var form = el('form', 'rename-form');
+    form.noValidate = true;
+    var inputId = 'rename-' + session.id;
+    var errorId = inputId + '-error';
+    var label = el('label', 'visually-hidden', 'Session name');
+    label.htmlFor = inputId;
+    var input = el('input', 'rename-input');
+    input.id = inputId;
+    input.type = 'text';
+    // No maxlength: a pasted name too long is the API's to refuse, in its words.
+    input.autocomplete = 'off';
+    input.value = session.name || '';
+    input.placeholder = session.deviceName;
+    input.setAttribute('aria-describedby', errorId);
+    var save = el('button', 'btn btn-primary btn-small', 'Save');
+    save.type = 'submit';
+    var cancel = el('button', 'btn btn-small', 'Cancel');
+    cancel.type = 'button';
+    var error = el('p', 'field-error');
+    error.id = errorId;
+    error.setAttribute('role', 'alert');
+    error.hidden = true;
+    var hint = el('p', 'field-hint', 'Leave it empty to remove the name.');
+    var row = el('div', 'rename-row');
+    row.appendChild(input);
+    row.appendChild(save);
+    row.appendChild(cancel);
+    form.appendChild(label);
+    form.appendChild(row);
+    form.appendChild(error);
+    form.appendChild(hint);
+    title.hidden = true;
+    body.insertBefore(form, title);
+    item.querySelector('.rename').hidden = true;
+    input.focus();
+    input.select();
+
+    function close() {
+      form.remove();
+      title.hidden = false;
+      var button = item.querySelector('.rename');
+      button.hidden = false;
+      button.focus();
+    }
+
+    cancel.addEventListener('click', close);
+    input.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape') { event.preventDefault(); close(); }
+    });
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      if (busy) return;
+      var name = input.value.trim();
+      setBusy(true);
+      clearFlash();
+      save.disabled = true;
+      api('PATCH', '/me/sessions/' + encodeURIComponent(session.id), { name: name === '' ? null : name })
+        .then(function (renamed) {
+          return load(true).then(function (state) {
+            if (state === 'explained') return;
+            var what = renamed.name ? 'Renamed to “' + renamed.name + '”.' : 'Name removed.';
+            flash(what, 'success');
+          });
+        }, function (err) {
+          if (signedOutError(err)) {
+            signedOut(err.reason, true);
+          } else if (err.status === 404) {
+            // Ended meanwhile: the fresh list shows it gone.
+            return load(true).then(function (state) { if (state !== 'explained') flash(err.message, 'error'); });
+          } else {
+            // The API's words beside the field; the name stays for a fix.
+            error.textContent = err.message;
+            error.hidden = false;
+            input.setAttribute('aria-invalid', 'true');
+            save.disabled = false;
+            input.focus();
+          }
+          return null;
+        })
+        .then(function () { setBusy(false); });
+    });
+  }
+
+  // ---- the security log (EXT-ACTIVITY) -----------------------------------
+
+  // What to call each session id the log mentions: the list's names first,
+  // then what the events themselves tell (a login names the device it
+  // created; any other event names the device of the session that acted).
+  function knownSessions() {
+    var names = {};
+    for (var i = events.length - 1; i >= 0; i--) {
+      var e = events[i];
+      if (e.type === 'login' && e.sessionId) names[e.sessionId] = e.deviceName;
+      if (e.actorSessionId && !names[e.actorSessionId]) names[e.actorSessionId] = e.deviceName;
+    }
+    sessions.forEach(function (s) { names[s.id] = sessionLabel(s); });
+    return names;
+  }
+
+  function capitalize(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  // One event as a sentence: "Firefox on Windows signed out Mobile Safari on iOS".
+  function describe(e, names) {
+    function who(id) { return (id && names[id]) || ENDED; }
+    var actor = who(e.actorSessionId);
+    var subject = who(e.sessionId);
+    switch (e.type) {
+      case 'login':
+        return capitalize(subject) + ' signed in';
+      case 'login_failed':
+        return 'Failed sign-in (wrong password) from ' + e.deviceName;
+      case 'logout':
+        return capitalize(subject) + ' signed out';
+      case 'session_revoked':
+        return capitalize(actor) + ' signed out ' + subject;
+      case 'sessions_revoked_all':
+        return capitalize(actor) + ' signed out ' + (e.count ? plural(e.count, 'other session', 'other sessions') : 'everywhere else (no other sessions)');
+      case 'password_changed':
+        return capitalize(actor) + ' changed the password' +
+          (e.revoked ? ' and signed out ' + plural(e.revoked, 'other session', 'other sessions') : '');
+      case 'session_renamed':
+        return e.sessionId === e.actorSessionId
+          ? capitalize(subject) + ' was renamed'
+          : capitalize(actor) + ' renamed ' + subject;
+      default:
+        return capitalize(String(e.type).replace(/_/g, ' '));
+    }
+  }
+
+  var EVENT_KINDS = {
+    login: 'good', logout: 'neutral', session_renamed: 'neutral', login_failed: 'bad',
+    session_revoked: 'bad', sessions_revoked_all: 'bad', password_changed: 'bad'
+  };
+
+  function eventItem(e, names) {
+    var item = el('li', 'event event-' + (EVENT_KINDS[e.type] || 'neutral'));
+    item.dataset.type = String(e.type);
+    var title = el('div', 'event-title');
+    title.appendChild(el('span', 'event-text', describe(e, names)));
+    if (e.type === 'login' && e.newDevice) title.appendChild(el('span', 'flag flag-new', 'New device'));
+    // When, from which device, from which address; the dots come from the stylesheet.
+    var meta = el('div', 'event-meta');
+    meta.appendChild(timeElement(e.at, 'absolute'));
+    meta.appendChild(el('span', 'event-device', e.deviceName));
+    meta.appendChild(el('span', 'event-ip', e.ip));
+    item.appendChild(title);
+    item.appendChild(meta);
+    return item;
+  }
+
+  function renderLog(more) {
+    var names = knownSessions();
+    var list = $('event-list');
+    list.textContent = '';
+    events.forEach(function (e) { list.appendChild(eventItem(e, names)); });
+    $('log-more-row').hidden = !more;
+    $('log-status').textContent = events.length === 0 ? 'Nothing has happened on this account yet.'
+      : (more ? '' : 'That is everything in the log.');
+  }
+
+  // Fetch a page of events: the newest, or those older than the last shown.
+  function fetchEvents(older) {
+    var path = '/me/activity?limit=' + LOG_PAGE;
+    if (older && events.length) path += '&before=' + encodeURIComponent(events[events.length - 1].id);
+    return api('GET', path).then(function (page) {
+      events = older ? events.concat(page) : page;
+      renderLog(page.length === LOG_PAGE);
+      return page.length;
+    }, function (err) {
+      if (signedOutError(err)) {
+        signedOut(err.reason, true);
+      } else {
+        $('log-status').textContent = '';
+        flash(err.message, 'error');
+      }
+      return -1;
+    });
+  }
+
+  function loadLog() {
+    if (!events.length) $('log-status').textContent = 'Loading…';
+    return fetchEvents(false);
+  }
+
+  function loadOlder() {
+    if (busy) return;
+    setBusy(true);
+    var button = $('log-more');
+    button.disabled = true;
+    var before = events.length;
+    fetchEvents(true).then(function (added) {
+      button.disabled = false;
+      setBusy(false);
+      // Keep the keyboard where the reader is: on the first of the new events.
+      var first = $('event-list').children[before];
+      if (added > 0 && first) {
+        first.tabIndex = -1;
+        first.focus();
+      }
+    });
+  }
+
+  // ---- password change (EXT-PASSWORD) ------------------------------------
+
+  function changePassword(event) {
+    event.preventDefault();
+    var body = { currentPassword: $('current-password').value, newPassword: $('new-password').value };
+    act(function () {
+      // The answer sets this device's new cookie; the page goes on with it.
+      return api('POST', '/me/password', body).then(function (answer) {
+        $('password-form').reset();
+        var n = answer.revoked;
+        return 'Password changed. ' + (n === 0 ? 'No other sessions were signed out.'
+          : plural(n, 'other session was', 'other sessions were') + ' signed out.');
+      });
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     $('auth-form').addEventListener('submit', submitAuth);
     $('auth-switch').addEventListener('click', function () {
@@ -295,6 +660,14 @@
     });
     $('logout').addEventListener('click', logOut);
     $('revoke-all').addEventListener('click', revokeAll);
+    $('log-more').addEventListener('click', loadOlder);
+    TABS.forEach(function (tab) {
+      $('tab-' + tab).addEventListener('click', function () {
+        if (currentTab() !== tab) clearFlash();
+        selectTab(tab, false);
+      });
+      $('tab-' + tab).addEventListener('keydown', tabKeys);
+    });
     // Coming back to the tab shows what changed meanwhile (a revoke elsewhere).
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState === 'visible' && !busy && !$('signed-in').hidden) load();
