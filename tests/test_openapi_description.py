@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -133,6 +137,33 @@ def test_core_shapes_leave_extension_fields_optional(document):
     assert not {"name", "newDevice"} & set(schemas["Session"]["required"])
     assert "reason" not in schemas["Unauthenticated"]["required"]
     assert schemas["SessionWithExtensions"]["allOf"][1]["required"] == ["name", "newDevice"]
+
+
+def test_every_wheel_that_ships_the_suite_or_the_server_ships_its_copy(tmp_path):
+    # Installed on its own, the suite reads conformance/openapi.json and the
+    # server impl/openapi.json; a wheel without them would fail at the first
+    # request. Every distribution in the repository is built, however the
+    # packages are split between them.
+    projects = [p.parent for p in ROOT.glob("**/pyproject.toml") if not {".venv", "node_modules"} & set(p.parts)]
+    shipped: dict[str, set[str]] = {}
+    for project in projects:
+        out = tmp_path / project.name
+        # setuptools builds in the project's build/; leave no such litter behind.
+        litter = not (project / "build").exists()
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", str(project), "--no-deps", "-q", "-w", str(out)],
+                check=True, capture_output=True, timeout=300,
+            )  # fmt: skip
+        finally:
+            if litter:
+                shutil.rmtree(project / "build", ignore_errors=True)
+        for wheel in out.glob("*.whl"):
+            shipped[wheel.name] = set(zipfile.ZipFile(wheel).namelist())
+    for module, copy in (("conformance/schema.py", "conformance/openapi.json"), ("impl/openapi.py", "impl/openapi.json")):
+        holders = [name for name, files in shipped.items() if module in files]
+        assert holders, f"no wheel ships {module}"
+        assert all(copy in shipped[name] for name in holders), f"a wheel ships {module} without {copy}"
 
 
 if __name__ == "__main__":
