@@ -13,6 +13,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from conformance import schema
+
 # Seconds before a request to the target is given up; generous for a slow CI
 # host, short enough that a hung server does not hang the suite.
 REQUEST_TIMEOUT = 10.0
@@ -328,6 +330,9 @@ class Target:
     users: list[tuple[str, str]] = field(default_factory=list)
     log: ExchangeLog = field(default_factory=ExchangeLog)
     redact: Redactor = field(default_factory=Redactor)
+    # The rule of the check now running: a body that breaks the OpenAPI
+    # description fails only the checks of the rules that own it (schema.py).
+    rule: str | None = None
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -487,6 +492,7 @@ class Device:
         exchange.response_body = excerpt(response.content)
         if follow_cookies:
             self._follow(set_cookies)
+        schema.check(method, path, response.status_code, response.content, self.target.rule)
         return response
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

@@ -493,6 +493,7 @@ def _exchange_log(request: pytest.FixtureRequest) -> Iterator[None]:
     # elsewhere in a mixed run have no target and are left alone.
     if PACKAGE_DIR in Path(request.node.path).resolve().parents:
         request.getfixturevalue("target").log.clear()
+        request.getfixturevalue("target").rule = _rule_of(request.node)
     yield
 
 

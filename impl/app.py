@@ -13,6 +13,7 @@ from typing import Any
 import bottle
 
 from . import devices, pages, routes
+from . import openapi
 from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
@@ -179,5 +180,6 @@ def create_app(
     app.install(json_api)
     routes.install(app, services)
     pages.install(app, services)
+    openapi.install(app)
     return app
 

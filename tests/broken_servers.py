@@ -564,6 +564,28 @@ def _list_current_by_device_name(app: Any) -> WsgiApp:
     return rewrite_responses(app, edit)
 
 
+@variant(
+    "list-flags-as-strings",
+    ["CORE-LIST"],
+    "the list is read back from a string-valued cache (a Redis hash): the requester's entry gets a real "
+    "true in code, every other keeps the stored string \"false\" as its isCurrent",
+)
+def _list_flags_as_strings(app: Any) -> WsgiApp:
+    # Only the other sessions' flag is a string, so every check that looks for
+    # the `true` one still finds it: the wrong type is all that is wrong, and
+    # the suite must name it (its OpenAPI check, conformance/schema.py).
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "GET", "/me/sessions") and status.startswith("200"):
+            entries = json.loads(body)
+            for entry in entries:
+                if entry["isCurrent"] is not True:
+                    entry["isCurrent"] = "false"
+            body = json.dumps(entries, separators=(",", ":")).encode()
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
 # --- CORE-LAST-ACTIVE ----------------------------------------------------------------
 
 
