@@ -1,4 +1,4 @@
-"""Accounts: sign-up validation and credential checks (CORE-SIGNUP, CORE-LOGIN, HARD-ENUM)."""
+"""Accounts: sign-up, credential checks and password change (CORE-SIGNUP, CORE-LOGIN, HARD-ENUM, EXT-PASSWORD)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import BadRequest, Conflict, InvalidCredentials
+from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials, NotAuthenticated
 from .passwords import PasswordHasher
-from .store import SqliteStore
+from .sessions import LOGIN_FAILED, PASSWORD_CHANGED, Client, Session, SessionManager, new_token
+from .store import Event, Store
+from .throttle import Throttle
 
 MIN_PASSWORD = 8
 # scrypt hashes any length, but a cap keeps a 64 KiB "password" from being
@@ -36,7 +38,7 @@ class User:
 
 def email_key(email: str) -> str:
     """Return the form in which emails are compared: case-insensitive."""
-    return email.lower()
+    return email.strip().lower()
 
 
 def validate_email(email: str) -> str:
@@ -47,21 +49,30 @@ def validate_email(email: str) -> str:
     return email
 
 
-def validate_password(password: str) -> str:
+def validate_password(password: str, field: str = "password") -> str:
     """Return the password, or raise BadRequest when its length is out of bounds."""
     if len(password) < MIN_PASSWORD:
-        raise BadRequest(f"password must be at least {MIN_PASSWORD} characters.")
+        raise BadRequest(f"{field} must be at least {MIN_PASSWORD} characters.")
     if len(password) > MAX_PASSWORD:
-        raise BadRequest(f"password must be at most {MAX_PASSWORD} characters.")
+        raise BadRequest(f"{field} must be at most {MAX_PASSWORD} characters.")
     return password
 
 
 class Accounts:
-    """Sign users up and check their credentials."""
+    """Sign users up, check their credentials, change their passwords."""
 
-    def __init__(self, store: SqliteStore, hasher: PasswordHasher, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        sessions: SessionManager,
+        throttle: Throttle,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.hasher = hasher
+        self.sessions = sessions
+        self.throttle = throttle
         self.clock = clock
 
     def signup(self, email: str, password: str) -> User:
@@ -74,18 +85,49 @@ class Accounts:
             raise Conflict("An account with this email already exists.")
         return user
 
-    def check_credentials(self, email: str, password: str) -> User:
-        """Return the user these credentials belong to; raise InvalidCredentials.
+    def check_credentials(self, email: str, password: str, client: Client) -> User:
+        """Return the user these credentials belong to; raise InvalidCredentials or TooManyAttempts.
 
         Unknown email and wrong password take the same time (one scrypt
         either way) and raise the same error, so neither the answer nor its
         timing tells an attacker which emails have accounts.
         """
-        row = self.store.find_user(email_key(email.strip())) if len(email) <= MAX_EMAIL else None
+        key = self.throttle.attempt(email_key(email), client.ip)
+        row = self.store.find_user(email_key(email)) if len(email) <= MAX_EMAIL else None
         candidate = password if len(password) <= MAX_PASSWORD else ""
         ok = self.hasher.verify(candidate, row.password_hash if row else None)
         if not (row and ok and candidate):
+            if row is not None:
+                self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
             raise InvalidCredentials()
+        self.throttle.succeeded(key)
         if self.hasher.needs_rehash(row.password_hash):
-            self.store.set_password_hash(row.id, self.hasher.hash(password))
+            self.store.replace_password_hash(row.id, row.password_hash, self.hasher.hash(password))
         return User(row.id, row.email)
+
+    def change_password(self, current: Session, current_password: str, new_password: str, client: Client) -> tuple[str, int]:
+        """Change the password of the session's user; return the session's new token and how many others ended.
+
+        The current password is checked first (and counted like a login
+        attempt: HARD-THROTTLE); then one store transaction sets the new hash,
+        ends every other session and moves this one to a new token, so there
+        is no moment when the new password works and an old session still does.
+        """
+        validate_password(new_password, "newPassword")
+        key = self.throttle.attempt(email_key(current.email), client.ip)
+        row = self.store.find_user_by_id(current.user_id)
+        candidate = current_password if len(current_password) <= MAX_PASSWORD else ""
+        if row is None or not (self.hasher.verify(candidate, row.password_hash) and candidate):
+            raise Forbidden("Current password is incorrect.")
+        self.throttle.succeeded(key)
+        token, token_hash = new_token()
+        revoked = self.store.change_password(
+            current.token_hash,
+            self.hasher.hash(new_password),
+            token_hash,
+            self.sessions.cutoffs(),
+            self.sessions.event(PASSWORD_CHANGED, client),
+        )
+        if revoked is None:
+            raise NotAuthenticated(reason=self.sessions.why_ended(current.token_hash))
+        return token, revoked

@@ -16,10 +16,11 @@ from . import devices, pages, routes
 from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
-from .errors import STATUS_MESSAGES, ApiError
+from .errors import STATUS_MESSAGES, ApiError, Unavailable
 from .passwords import PasswordHasher
 from .sessions import SessionManager
-from .store import SqliteStore
+from .store import Store, StoreError, open_store
+from .throttle import Throttle
 from .web import declared_length, is_cross_site
 
 log = logging.getLogger("impl")
@@ -42,7 +43,7 @@ class Services:
     """What the routes need, built once per app."""
 
     config: Config
-    store: SqliteStore
+    store: Store
     accounts: Accounts
     sessions: SessionManager
 
@@ -100,6 +101,16 @@ class JsonBottle(bottle.Bottle):
                 self.access_log.write(environ, status, time.perf_counter() - started)
 
 
+def _error(exc: ApiError) -> str:
+    # Set the status on the shared response rather than raising an
+    # HTTPResponse, which would replace the headers set for this request.
+    bottle.response.status = exc.status
+    bottle.response.content_type = "application/json"
+    for name, value in exc.headers.items():
+        bottle.response.set_header(name, value)
+    return json_body(exc.body())
+
+
 def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
     """Bottle plugin: encode dict/list results as JSON and ApiErrors as JSON errors."""
 
@@ -107,12 +118,13 @@ def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             result = callback(*args, **kwargs)
+        except StoreError as exc:
+            # The database, not the request, is at fault: say when to retry
+            # (and never claim an action that did not commit).
+            log.warning("%s %s: store unavailable: %s", bottle.request.method, bottle.request.path, exc)
+            return _error(Unavailable(retry_after=exc.retry_after))
         except ApiError as exc:
-            # Set the status on the shared response rather than raising an
-            # HTTPResponse, which would replace the headers set for this request.
-            bottle.response.status = exc.status
-            bottle.response.content_type = "application/json"
-            return json_body({"error": exc.message})
+            return _error(exc)
         if isinstance(result, (dict, list)):
             bottle.response.content_type = "application/json"
             return json_body(result)
@@ -134,13 +146,14 @@ def create_app(
         config = Config()
     elif not isinstance(config, Config):
         config = Config.from_mapping(config)
-    store = SqliteStore(config.db_path)
+    store = open_store(config.db_path)
     hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
+    sessions = SessionManager(store, config, clock)
     services = Services(
         config=config,
         store=store,
-        accounts=Accounts(store, hasher, clock),
-        sessions=SessionManager(store, config, clock),
+        accounts=Accounts(store, hasher, sessions, Throttle(store, config, clock), clock),
+        sessions=sessions,
     )
     devices.warm_up()
 

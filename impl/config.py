@@ -48,6 +48,17 @@ class Config:
     # How often the maintenance thread deletes expired sessions and
     # checkpoints the WAL (seconds); 0 disables it.
     purge_interval: float = 300
+    # Growth bound: a login past this many live sessions of one user ends
+    # the least recently active one (docs/decisions.md).
+    max_sessions_per_user: int = 1000
+    # HARD-THROTTLE: attempts allowed per (account email, client address)
+    # without a success, and how long (seconds) the key is refused after.
+    # A limit of 0 turns throttling off.
+    throttle_limit: int = 10
+    throttle_lockout: float = 300
+    # EXT-ACTIVITY: security-log events are kept this long (seconds); the
+    # contract asks for at least 90 days.
+    event_retention: float = 90 * 24 * 3600
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,6 +85,14 @@ class Config:
             problems.append("scrypt_r and scrypt_p must be at least 1")
         if self.purge_interval < 0:
             problems.append("purge_interval must not be negative")
+        if self.max_sessions_per_user < 1:
+            problems.append("max_sessions_per_user must be at least 1")
+        if self.throttle_limit < 0 or self.throttle_limit > 10:
+            problems.append("throttle_limit must be between 0 and 10 (HARD-THROTTLE)")
+        if not 0 < self.throttle_lockout <= 900:
+            problems.append("throttle_lockout must be between 0 and 900 seconds (HARD-THROTTLE)")
+        if self.event_retention < 90 * 24 * 3600:
+            problems.append("event_retention must be at least 90 days (EXT-ACTIVITY)")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ApiError(Exception):
-    """An error the client caused; `status` is the HTTP status hint."""
+    """An error the client caused; `status` is the HTTP status hint.
+
+    `fields` go into the JSON body beside `error` (EXT-REASON's `reason`);
+    `headers` onto the response (`Retry-After`).
+    """
 
     status = 400
     default_message = "Bad request."
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, **fields: Any) -> None:
         self.message = message or self.default_message
+        self.fields = fields
+        self.headers = headers or {}
         super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, **self.fields}
 
 
 class BadRequest(ApiError):
@@ -49,9 +60,27 @@ class PayloadTooLarge(ApiError):
     default_message = "Request body too large."
 
 
+class TooManyAttempts(ApiError):
+    # HARD-THROTTLE: one message whether or not the account exists (HARD-ENUM).
+    status = 429
+    default_message = "Too many failed attempts. Try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
 class HeaderTooLarge(ApiError):
     status = 431
     default_message = "Request header fields too large."
+
+
+class Unavailable(ApiError):
+    # The database cannot answer now (down, full, read-only, locked too long).
+    status = 503
+    default_message = "The service is temporarily unavailable. Try again shortly."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
 
 
 # Bodies of the statuses Bottle itself raises (routing, methods, crashes),
@@ -63,6 +92,8 @@ STATUS_MESSAGES = {
     404: "Not found.",
     405: "Method not allowed.",
     413: "Request body too large.",
+    429: "Too many requests.",
     431: "Request header fields too large.",
     500: "Internal server error.",
+    503: "Service unavailable.",
 }

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import ENV_PREFIX, Config
+from .store.base import is_store_url
 
 log = logging.getLogger("impl.serve")
 
@@ -135,7 +136,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """Return the Config the parsed arguments describe."""
     return Config.from_mapping(
         {
-            "db_path": os.path.abspath(args.db),
+            "db_path": args.db if is_store_url(args.db) else os.path.abspath(args.db),
             "idle_timeout": args.idle_timeout,
             "absolute_timeout": args.absolute_timeout,
             "touch_interval": args.touch_interval,
@@ -209,9 +210,9 @@ def maintain(config: Config, stop: threading.Event) -> None:
     anyway, and a start-up should not compete with a purge of a big table.
     """
     from .sessions import SessionManager
-    from .store import SqliteStore
+    from .store import open_store
 
-    store = SqliteStore(config.db_path)
+    store = open_store(config.db_path)
     manager = SessionManager(store, config)
     while not stop.wait(config.purge_interval):
         try:
@@ -244,10 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.config.dictConfig(LOGGING)
     # Fail here, in one clear message, on an unusable database path, and
     # create the schema once before any worker races to.
-    from .store import SqliteStore
+    from .store import open_store
 
     try:
-        SqliteStore(config.db_path).close()
+        open_store(config.db_path).close()
     except Exception as exc:
         print(f"cannot open database {config.db_path}: {exc}", file=sys.stderr)
         return 2

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import sqlite3
 
 import pytest
 
 from impl import Config, create_app
+from impl.store import StoreBusy
 
 from .conftest import FAST, FIREFOX_WIN, SAFARI_IPHONE, Client
 
@@ -144,7 +144,7 @@ def test_busy_database_during_activity_write_does_not_fail_the_request(app, logg
     clock.advance(120)
 
     def locked(*args):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreBusy("database is locked")
 
     monkeypatch.setattr(app.services.store, "touch_session", locked)
     assert device.request("GET", "/me").status == 200

@@ -14,8 +14,8 @@ import requests
 
 from impl.config import Config
 from impl.serve import maintain
-from impl.sessions import SessionManager
-from impl.store import SqliteStore
+from impl.sessions import Client, SessionManager
+from impl.store import open_store
 
 from .servers import ROOT, running_server, started_server
 
@@ -115,20 +115,20 @@ def test_busy_port_exits_2_instead_of_sharing_it(tmp_path, server):
 
 def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
     config = Config(db_path=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
-    store = SqliteStore(config.db_path)
+    store = open_store(config.db_path)
     store.add_user("u1", "a@b.c", "a@b.c", "h", 0)
     manager = SessionManager(store, config, clock=lambda: 0.0)  # created at the epoch: long expired
-    manager.start("u1", "127.0.0.1", "curl/8")
-    count = "SELECT count(*) FROM sessions"
-    assert store._conn().execute(count).fetchone()[0] == 1
+    token = manager.start("u1", Client.of("127.0.0.1", "curl/8"))
+    manager = SessionManager(store, config)  # from now on, today's clock
+    assert manager.why_not(token) == "expired"  # the row is there, and says why
     stop = threading.Event()
     thread = threading.Thread(target=maintain, args=(config, stop))
     thread.start()
     try:
         deadline = time.monotonic() + 10
-        while store._conn().execute(count).fetchone()[0] and time.monotonic() < deadline:
+        while manager.why_not(token) != "unauthenticated" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert store._conn().execute(count).fetchone()[0] == 0
+        assert manager.why_not(token) == "unauthenticated"  # purged: nothing left to say
     finally:
         stop.set()
         thread.join(timeout=5)
