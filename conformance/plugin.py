@@ -616,10 +616,9 @@ def pytest_runtest_makereport(
     elif report.failed:
         blamed = preconditions.blamed_rule(call.excinfo) if report.when == "call" else None
         if blamed is not None and blamed != rule_id and record.outcome != "fail":
-            # Not this rule's failure: an error of the check (JUnit <error>, pytest ERROR), blaming `blamed`.
+            # Not this rule's failure: the check could not be made, blaming `blamed`.
             record.outcome, record.blamed = "precondition", blamed
             record.message = _redact(state, str(call.excinfo.value).strip().splitlines()[0][:400])
-            report.when = "setup"
         elif record.outcome != "fail":
             record.outcome = "fail"
             message = ("setup: " if report.when == "setup" else "") + _failure_message(report)
@@ -629,6 +628,8 @@ def pytest_runtest_makereport(
         _explain(report, item, state, rule_id)
         if record.outcome == "precondition" and counts_as_failure(rule_id, state.level, state.expected):
             record.shown_as = "error"
+            # Reported as pytest reports a failed setup: ERROR in its summary, <error> in JUnit.
+            report.when = "setup"
         elif counts_as_failure(rule_id, state.level, state.expected):
             record.shown_as = "fail"
         else:

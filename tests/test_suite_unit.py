@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import rules
+from conformance import diagnoses, rules
 from conformance.__main__ import build_parser, pytest_arguments
 from conformance.client import (
     Exchange,
@@ -25,6 +25,7 @@ from conformance.client import (
     shorten,
 )
 from conformance.plugin import CheckRecord, parse_expectations, rule_outcome, summary_line
+from conformance.preconditions import PreconditionFailed, blamed_rule, precondition
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance"
@@ -316,6 +317,12 @@ def _records(*outcomes):
         ("HARD-CORS", ["fail"], "hardening", {"HARD-CORS": "known"}, "xfail"),
         ("CORE-ME", ["fail", "skip"], "core", {"CORE-ME": "known"}, "xfail"),
         ("HARD-CORS", ["pass"], "hardening", {"HARD-CORS": "known"}, "pass"),  # stale: the plugin flags it
+        # A precondition of another rule failed: not checked, which is neither FAIL nor PASS.
+        ("HARD-CSRF", ["pass", "precondition"], "hardening", {}, "error"),
+        ("HARD-CSRF", ["precondition", "fail"], "hardening", {}, "fail"),  # its own failure comes first
+        ("HARD-CSRF", ["precondition"], "core", {}, "warn"),
+        ("HARD-CSRF", ["precondition"], "hardening", {"HARD-CSRF": "known"}, "xfail"),
+        ("CORE-EX2", ["precondition", "skip"], "core", {}, "error"),
     ],
 )
 def test_rule_outcome_aggregation(rule_id, outcomes, level, expected, result):
@@ -336,6 +343,80 @@ def test_summary_line_shows_extra_counts_only_when_nonzero():
     counts = {"passed": 21, "failed": 1, "warned": 2, "skipped": 3, "xfailed": 0}
     assert summary_line(counts) == "21 passed, 1 failed, 2 warned, 3 skipped"
     assert summary_line(dict.fromkeys(counts, 0)) == "0 passed, 0 failed"
+    assert summary_line({**counts, "errors": 1}) == (
+        "21 passed, 1 failed, 1 not checked (precondition failed), 2 warned, 3 skipped"
+    )
+
+
+# --- preconditions and likely causes ------------------------------------------------------
+
+
+def test_failure_inside_a_precondition_blames_its_rule():
+    with pytest.raises(PreconditionFailed) as caught:
+        with precondition("CORE-REVOKE-ALL", "the revoke-all must work"):
+            raise AssertionError("GET /me: expected 401, got 200\n(more lines)")
+    assert blamed_rule(caught) == "CORE-REVOKE-ALL"
+    assert str(caught.value) == (
+        "precondition failed (CORE-REVOKE-ALL): the revoke-all must work: GET /me: expected 401, got 200"
+    )
+
+
+def test_precondition_keeps_the_innermost_blame_and_lets_other_errors_through():
+    with pytest.raises(PreconditionFailed) as caught:
+        with precondition("CORE-REVOKE", "outer"):
+            with precondition("CORE-ME", "inner"):
+                raise AssertionError("boom")
+    assert blamed_rule(caught) == "CORE-ME"
+    with pytest.raises(KeyError):
+        with precondition("CORE-ME", "a bug in the suite is no precondition"):
+            raise KeyError("x")
+
+
+def test_a_plain_failure_blames_nobody_and_a_precondition_must_name_a_rule():
+    with pytest.raises(AssertionError) as caught:
+        raise AssertionError("plain")
+    assert blamed_rule(caught) is None and blamed_rule(None) is None
+    with pytest.raises(ValueError):
+        PreconditionFailed("CORE-NOPE", "x")
+
+
+def test_diagnoses_are_recorded_once_and_cleared():
+    diagnoses.clear()
+    diagnoses.record(diagnoses.SECOND_COPY)
+    diagnoses.record(diagnoses.SECOND_COPY)
+    diagnoses.record(diagnoses.REVOKE_UNKNOWN_200)
+    assert diagnoses.found() == [diagnoses.SECOND_COPY, diagnoses.REVOKE_UNKNOWN_200]
+    diagnoses.clear()
+    assert diagnoses.found() == []
+
+
+def test_every_diagnosis_has_a_unique_id_and_a_sentence():
+    assert len(diagnoses.BY_ID) == len(diagnoses.ALL) == 6
+    assert all(diagnosis.text.endswith(".") and len(diagnosis.text) > 60 for diagnosis in diagnoses.ALL)
+
+
+def _entry(session_id, current, ip="127.0.0.1", name="Chrome on macOS"):
+    return {"id": session_id, "isCurrent": current, "ip": ip, "deviceName": name}
+
+
+@pytest.mark.parametrize(
+    "entries, fires",
+    [
+        ([_entry("a", True), _entry("b", False, name="Firefox on Windows")], False),
+        # Two current sessions from one address: "current" follows the IP.
+        ([_entry("a", True, name="Chrome on macOS"), _entry("b", True, name="Firefox on Windows")], True),
+        # Two current sessions with one device name, from two addresses: it follows the User-Agent.
+        ([_entry("a", True, ip="10.0.0.1"), _entry("b", True, ip="10.0.0.2")], True),
+        # Two current sessions sharing neither: wrong, but not this mistake.
+        ([_entry("a", True, ip="10.0.0.1", name="A on B"), _entry("b", True, ip="10.0.0.2", name="C on D")], False),
+        ([], False),
+    ],
+)
+def test_current_marks_by_ip_or_user_agent_are_diagnosed(entries, fires):
+    diagnoses.clear()
+    diagnoses.look_at_current_marks(entries)
+    assert (diagnoses.found() == [diagnoses.CURRENT_BY_CLIENT]) is fires
+    diagnoses.clear()
 
 
 # --- the command line -------------------------------------------------------------------
