@@ -3,16 +3,21 @@
 Theory of operation:
 
 1. Every test carries exactly one `@pytest.mark.rule("ID")`; its level comes from
-   the ID's prefix (CORE-* is core, HARD-* is hardening).
-2. `--rule` deselects tests of other rules; `--level` never deselects: at level
-   core the hardening tests still run, and their failures become WARN.
+   the ID's prefix (CORE-* is core, HARD-* is hardening, EXT-* is extensions).
+2. `--rule` deselects tests of other rules. `--level` deselects only the
+   extensions (EXT-*, MAY), which run at level extensions alone: at level core
+   the hardening tests still run, and their failures become WARN.
 3. A failure that does not count (WARN, or XFAIL from --expect-failures) is turned
    into an xfailed report, so pytest's exit status, its terminal line and JUnit
    all treat it as not-a-failure; the suite keeps the original message.
 4. A rule FAILs if any of its tests failed (and it is neither WARN nor XFAIL),
-   is SKIP if all its tests skipped, and PASSes otherwise.
-5. The run exits 1 when a rule failed, or an --expect-failures entry is stale
-   (the rule passed) or names no rule; 2 when it could not run.
+   is ERROR if a test could not check it because a precondition belonging to
+   another rule failed (conformance/preconditions.py), is SKIP if all its
+   tests skipped, and PASSes otherwise.
+5. The run exits 1 when a rule failed or is ERROR, or an --expect-failures
+   entry is stale (the rule passed) or names no rule; 2 when it could not run.
+6. A failed test's "Likely cause" lines come from conformance/diagnoses.py:
+   what the test recorded of a known mistake's evidence.
 
 --expect-failures FILE lists the rules an implementation is known to fail, one
 per line: the rule ID, whitespace, and the reason (free text). Blank lines and
@@ -40,7 +45,7 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-from conformance import expect, rules
+from conformance import diagnoses, expect, preconditions, rules
 from conformance.options import ENV_BASE_URL, OPTIONS
 from conformance.client import AGENTS, Agent, Device, Target, TransportError, User, parse_set_cookie
 from conformance.client import random_email, random_password
@@ -94,9 +99,11 @@ class CheckRecord:
 
     name: str
     rule: str
-    outcome: str = "pass"  # pass / fail / skip, as the target behaved
+    outcome: str = "pass"  # pass / fail / precondition / skip, as the target behaved
     message: str = ""
-    shown_as: str = "pass"  # pass / fail / skip / warn / xfail, as reported
+    shown_as: str = "pass"  # pass / fail / error / skip / warn / xfail, as reported
+    blamed: str = ""  # the rule a failed precondition belongs to
+    causes: list[diagnoses.Diagnosis] = field(default_factory=list)
 
 
 def rule_outcome(rule_id: str, tests: list[CheckRecord], level: str, expected: dict[str, str]) -> tuple[str, str]:
@@ -111,6 +118,15 @@ def rule_outcome(rule_id: str, tests: list[CheckRecord], level: str, expected: d
         if rules.level_of(rule_id) == rules.HARDENING and level == rules.CORE:
             return "warn", first
         return "fail", first
+    blocked = [test for test in tests if test.outcome == "precondition"]
+    if blocked:
+        # Nothing of this rule failed, but not all of it could be checked.
+        first = f"{blocked[0].name}: {blocked[0].message}"
+        if rule_id in expected:
+            return "xfail", f"{first} [expected: {expected[rule_id]}]"
+        if rules.level_of(rule_id) == rules.HARDENING and level == rules.CORE:
+            return "warn", first
+        return "error", first
     ran = [test for test in tests if test.outcome != "skip"]
     if not ran:
         reasons = sorted({test.message for test in tests if test.message})
@@ -128,8 +144,13 @@ def counts_as_failure(rule_id: str, level: str, expected: dict[str, str]) -> boo
 def summary_line(summary: dict[str, int]) -> str:
     """Return "21 passed, 1 failed, 2 warned, 3 skipped"; counts beyond the first two only when non-zero."""
     parts = [f"{summary['passed']} passed", f"{summary['failed']} failed"]
-    for key, word in (("warned", "warned"), ("skipped", "skipped"), ("xfailed", "expected failures")):
-        if summary[key]:
+    for key, word in (
+        ("errors", "not checked (precondition failed)"),
+        ("warned", "warned"),
+        ("skipped", "skipped"),
+        ("xfailed", "expected failures"),
+    ):
+        if summary.get(key):
             parts.append(f"{summary[key]} {word}")
     return ", ".join(parts)
 
@@ -170,14 +191,14 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "rule(id): the contract rule (CORE-… or HARD-…) this test checks")
+    config.addinivalue_line("markers", "rule(id): the contract rule (CORE-…, HARD-… or EXT-…) this test checks")
     option = config.option
     level = option.level or rules.CORE
     # pytest's own --strict (strict mode) is read as the suite's --strict too.
     if option.level is None and _pytest_strict(config):
         level = rules.HARDENING
     try:
-        selected = rules.select(option.rule)
+        selected = rules.select(option.rule, level)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     for spec in option.user:
@@ -494,6 +515,7 @@ def _exchange_log(request: pytest.FixtureRequest) -> Iterator[None]:
     if PACKAGE_DIR in Path(request.node.path).resolve().parents:
         request.getfixturevalue("target").log.clear()
         request.getfixturevalue("target").rule = _rule_of(request.node)
+        diagnoses.clear()
     yield
 
 
@@ -593,12 +615,23 @@ def pytest_runtest_makereport(
         record.outcome = record.shown_as = "skip"
         record.message = _skip_reason(report)
     elif report.failed:
-        if record.outcome != "fail":
+        blamed = preconditions.blamed_rule(call.excinfo) if report.when == "call" else None
+        if blamed is not None and blamed != rule_id and record.outcome != "fail":
+            # Not this rule's failure: the check could not be made, blaming `blamed`.
+            record.outcome, record.blamed = "precondition", blamed
+            record.message = _redact(state, str(call.excinfo.value).strip().splitlines()[0][:400])
+        elif record.outcome != "fail":
             record.outcome = "fail"
             message = ("setup: " if report.when == "setup" else "") + _failure_message(report)
             record.message = _redact(state, message)
+        if not record.causes:
+            record.causes = diagnoses.found()
         _explain(report, item, state, rule_id)
-        if counts_as_failure(rule_id, state.level, state.expected):
+        if record.outcome == "precondition" and counts_as_failure(rule_id, state.level, state.expected):
+            record.shown_as = "error"
+            # Reported as pytest reports a failed setup: ERROR in its summary, <error> in JUnit.
+            report.when = "setup"
+        elif counts_as_failure(rule_id, state.level, state.expected):
             record.shown_as = "fail"
         else:
             record.shown_as = "xfail" if rule_id in state.expected else "warn"
@@ -635,6 +668,8 @@ def _explain(report: pytest.TestReport, item: pytest.Item, state: RunState, rule
     """
     rule = rules.RULES[rule_id]
     text = str(report.longrepr).rstrip()
+    for cause in diagnoses.found():
+        text += f"\n\nLikely cause: {cause.text}"
     text += f"\n\n--- rule {rule_id} ({rule.level}): {rule.title} ---\n{rule.text}"
     if state.target is not None and state.target.log.items:
         text += "\n\n--- HTTP exchanges of this test (tokens shortened) ---\n"
@@ -665,11 +700,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "title": rules.RULES[rule_id].title,
                 "outcome": outcome,
                 "message": message,
-                "tests": [
-                    {"name": test.name, "outcome": test.shown_as, "message": test.message} for test in by_rule[rule_id]
-                ],
+                "tests": [_test_result(test) for test in by_rule[rule_id]],
             }
         )
+        _add_blame_and_causes(state.results[-1], by_rule[rule_id])
         if rule_id in state.expected and outcome == "pass":
             state.problems.append(
                 f"--expect-failures lists {rule_id} ({state.expected[rule_id]}) but it passed: remove the stale entry"
@@ -679,7 +713,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 f"--expect-failures lists {rule_id}, but it was not checked ({message}): "
                 "nothing is known about that gap"
             )
-    failed = any(result["outcome"] == "fail" for result in state.results)
+    failed = any(result["outcome"] in ("fail", "error") for result in state.results)
     status = int(session.exitstatus)
     if status in (0, 1):
         status = 1 if failed or state.problems else 0
@@ -689,11 +723,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _write_json_report(state, state.json_report)
 
 
+def _test_result(test: CheckRecord) -> dict[str, Any]:
+    result: dict[str, Any] = {"name": test.name, "outcome": test.shown_as, "message": test.message}
+    if test.blamed:
+        result["precondition"] = test.blamed
+    if test.causes and test.outcome == "fail":
+        result["likely_causes"] = [{"id": cause.id, "text": cause.text} for cause in test.causes]
+    return result
+
+
+def _add_blame_and_causes(result: dict[str, Any], tests: list[CheckRecord]) -> None:
+    """Name, in a rule's result, the rule blamed for a failed precondition, and the likely causes of its failures."""
+    if result["outcome"] in ("error", "warn", "xfail"):
+        blamed = next((test.blamed for test in tests if test.outcome == "precondition"), "")
+        if blamed and not any(test.outcome == "fail" for test in tests):
+            result["precondition"] = blamed
+    causes: list[diagnoses.Diagnosis] = []
+    for test in tests:
+        if test.outcome == "fail":
+            causes += [cause for cause in test.causes if cause not in causes]
+    if causes:
+        result["likely_causes"] = [{"id": cause.id, "text": cause.text} for cause in causes]
+
+
 def _summary(state: RunState) -> dict[str, int]:
     counts = collections.Counter(result["outcome"] for result in state.results)
     return {
         "passed": counts["pass"],
         "failed": counts["fail"],
+        "errors": counts["error"],
         "warned": counts["warn"],
         "skipped": counts["skip"],
         "xfailed": counts["xfail"],
@@ -720,14 +778,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write = terminalreporter.write_line
     terminalreporter.section(f"conformance: {state.target.base_url if state.target else '?'} (level {state.level})")
     width = max(len(result["id"]) for result in state.results)
-    marks = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP", "xfail": "XFAIL"}
-    colours = {"pass": "green", "fail": "red", "warn": "yellow", "skip": "yellow", "xfail": "yellow"}
+    marks = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "warn": "WARN", "skip": "SKIP", "xfail": "XFAIL"}
+    colours = {"pass": "green", "fail": "red", "error": "red", "warn": "yellow", "skip": "yellow", "xfail": "yellow"}
     for result in state.results:
         mark = marks[result["outcome"]]
         write(f"{mark:<5} {result['id']:<{width}}  {result['title']}", **{colours[result["outcome"]]: True})
         if result["message"]:
             message = result["message"]
             write(f"{'':<5} {'':<{width}}  {message if len(message) <= 200 else message[:200] + '…'}")
+        for cause in result.get("likely_causes", []):
+            write(f"{'':<5} {'':<{width}}  Likely cause: {cause['text']}", bold=True)
     for note in state.notes:
         write(f"NOTE  {note}", yellow=True)
     for problem in state.problems:

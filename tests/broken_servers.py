@@ -34,6 +34,7 @@ import socketserver
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -789,6 +790,210 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     sessions.start = start_and_remember
     sessions.authenticate = authenticate_from_memory_too
     sessions.end = end_and_forget
+    return app
+
+
+# --- issue 9: use before ending, activity per session, races, diagnoses ----------------
+
+
+def _cache_after_first_use(app: Any, cleared_by: set[str]) -> Any:
+    """Keep a read-through cache of sessions, filled at a session's first authenticated request.
+
+    The table is asked first (so activity is still recorded); the cache answers
+    when the table has no row, "to ride out a busy database". Only the ways of
+    ending named in `cleared_by` ("logout", "revoke", "revoke-all") drop the
+    ended sessions from it. A session never used since login is not in the
+    cache, so a check that ends such a session sees nothing wrong.
+
+    One lock spans each lookup with its fill and each ending with its clearing:
+    without it a fill racing a revoke-all would put a just-ended session back
+    (a second bug, which would show in CORE-REVOKE-ALL's concurrent trials).
+    """
+    sessions = app.services.sessions
+    authenticate, end, revoke, revoke_others = (
+        sessions.authenticate, sessions.end, sessions.revoke, sessions.revoke_others
+    )
+    cache: dict[str, Session] = {}
+    lock = threading.RLock()
+
+    def authenticate_through_cache(token: str | None) -> Session | None:
+        with lock:
+            session = authenticate(token)
+            if session is not None and token:
+                cache[token] = session
+                return session
+            return cache.get(token) if token else None
+
+    def forget(keep: Callable[[Session], bool]) -> None:
+        for token in [token for token, session in cache.items() if not keep(session)]:
+            del cache[token]
+
+    def end_and_forget(token: str | None, client: Client) -> bool:
+        with lock:
+            if "logout" in cleared_by and token:
+                cache.pop(token, None)
+            return end(token, client)
+
+    def revoke_and_forget(current: Session, public_id: str, client: Client) -> Outcome:
+        with lock:
+            outcome = revoke(current, public_id, client)
+            if "revoke" in cleared_by:
+                forget(lambda session: session.id != public_id)
+            return outcome
+
+    def revoke_others_and_forget(current: Session, client: Client) -> int | None:
+        with lock:
+            ended = revoke_others(current, client)
+            if "revoke-all" in cleared_by:
+                forget(lambda session: session.user_id != current.user_id or session.id == current.id)
+            return ended
+
+    sessions.authenticate = authenticate_through_cache
+    sessions.end = end_and_forget
+    sessions.revoke = revoke_and_forget
+    sessions.revoke_others = revoke_others_and_forget
+    return app
+
+
+@variant(
+    "cache-after-use-survives-revoke",
+    ["CORE-REVOKE", "CORE-EX2"],
+    "a read-through cache of sessions filled at each session's first request and consulted when the table "
+    "has no row; revoke does not clear it (logout and revoke-all do): a used session outlives its revoke",
+)
+def _cache_after_use_survives_revoke(app: Any) -> WsgiApp:
+    return _cache_after_first_use(app, {"logout", "revoke-all"})
+
+
+@variant(
+    "cache-after-use-survives-revoke-all",
+    ["CORE-REVOKE-ALL", "CORE-EX3"],
+    "the same read-through cache, cleared by logout and revoke but not by revoke-all: every other session "
+    "that was used since login outlives the revoke-all",
+)
+def _cache_after_use_survives_revoke_all(app: Any) -> WsgiApp:
+    return _cache_after_first_use(app, {"logout", "revoke"})
+
+
+@variant(
+    "cache-after-use-survives-logout",
+    ["CORE-LOGOUT"],
+    "the same read-through cache, cleared by revoke and revoke-all but not by logout: a used session's "
+    "token still works after its logout",
+)
+def _cache_after_use_survives_logout(app: Any) -> WsgiApp:
+    return _cache_after_first_use(app, {"revoke", "revoke-all"})
+
+
+@variant(
+    "last-active-touches-every-session",
+    ["CORE-LAST-ACTIVE", "HARD-IDLE", "CORE-LIST"],
+    "recording activity updates every session of the user (`WHERE user_id = ?` where `WHERE token_hash = ?` "
+    "was meant): a sibling in use keeps an idle session alive forever; CORE-LIST fails too, since a use of "
+    "the older session refreshes the newer one as well, and the order by activity degrades to order by login",
+    idle_timeout=IDLE_TIMEOUT,
+)
+def _last_active_touches_every_session(app: Any) -> WsgiApp:
+    store = app.services.store
+    touch_session = store.touch_session
+
+    def touch_all_of_the_user(token_hash: bytes, now: int, stale_before: int, cutoffs: Cutoffs) -> bool:
+        touched = touch_session(token_hash, now, stale_before, cutoffs)
+        if touched:
+            with contextlib.closing(sql(store)) as conn:
+                conn.execute(
+                    "UPDATE sessions SET last_active_at = ? WHERE last_active_at < ?"
+                    " AND user_id = (SELECT user_id FROM sessions WHERE token_hash = ?)",
+                    (now, now, token_hash),
+                )
+        return touched
+
+    store.touch_session = touch_all_of_the_user
+    return app
+
+
+# Long enough that two revoke-alls released together both pass their
+# authentication before either ends anything: the bug's window, made certain.
+RACE_WINDOW = 0.2
+
+
+@variant(
+    "revoke-all-race",
+    ["CORE-REVOKE-ALL"],
+    "revoke-all checks its caller in one transaction (authentication) and ends the others in more: of two "
+    "revoke-alls sent at once from two sessions, both answer 200 (and one of them ended the other's caller)",
+)
+def _revoke_all_race(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def revoke_each_other(current: Session, client: Client) -> int:
+        others = [s.id for s in sessions.list_for_user(current.user_id) if s.id != current.id]
+        time.sleep(RACE_WINDOW)
+        return sum(sessions.revoke(current, public_id, client) is Outcome.DONE for public_id in others)
+
+    sessions.revoke_others = revoke_each_other
+    return app
+
+
+@variant(
+    "revoke-unknown-200",
+    ["CORE-REVOKE"],
+    "revoke answers 200 whether or not a session matched (`DELETE ... WHERE id = ? AND user_id = ?`, "
+    "row count never read): an unknown id is \"revoked\"",
+)
+def _revoke_unknown_200(app: Any) -> WsgiApp:
+    store = app.services.store
+    revoke_session = store.revoke_session
+
+    def revoke_whatever(caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
+        outcome = revoke_session(caller, public_id, cutoffs, event)
+        return Outcome.DONE if outcome is Outcome.NOT_FOUND else outcome
+
+    store.revoke_session = revoke_whatever
+    return app
+
+
+@variant(
+    "revoke-all-ends-current",
+    ["CORE-REVOKE-ALL", "CORE-EX3"],
+    "revoke-all ends every session of the user, the current one too (`DELETE FROM sessions WHERE "
+    "user_id = ?` without `AND id != ?`): the user is signed out where they pressed the button",
+)
+def _revoke_all_ends_current(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    revoke_others = sessions.revoke_others
+
+    def revoke_all_of_them(current: Session, client: Client) -> int | None:
+        ended = revoke_others(current, client)
+        sessions.store.logout(current.token_hash, sessions.cutoffs(), sessions.event(LOGOUT, client))
+        return ended
+
+    sessions.revoke_others = revoke_all_of_them
+    return app
+
+
+@variant(
+    "list-every-users-sessions",
+    ["CORE-LIST", "CORE-LOGIN", "CORE-LOGOUT", "CORE-LAST-ACTIVE", "CORE-REVOKE", "CORE-REVOKE-ALL", "CORE-EX1",
+     "CORE-EX2"],
+    "the list query lost its `WHERE user_id = ?` (a JOIN without its ON clause): every user's sessions are "
+    "listed to everyone, so every check that counts the sessions in a list fails with CORE-LIST",
+)
+def _list_every_users_sessions(app: Any) -> WsgiApp:
+    store = app.services.store
+    list_sessions = store.list_sessions
+    # Someone else is signed in from the start, so that every list shows a
+    # stranger whatever order the checks run in (a shared server always has one).
+    stranger = app.services.accounts.signup(f"stranger-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12))
+    app.services.sessions.start(stranger.id, Client.of("192.0.2.7", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"))
+
+    def list_everyones(user_id: str, cutoffs: Cutoffs) -> list[Any]:
+        with contextlib.closing(sql(store)) as conn:
+            users = [row[0] for row in conn.execute("SELECT DISTINCT user_id FROM sessions")]
+        listed = [session for user in users for session in list_sessions(user, cutoffs)]
+        return sorted(listed, key=lambda session: session.last_active_at, reverse=True)
+
+    store.list_sessions = list_everyones
     return app
 
 

@@ -249,7 +249,7 @@ def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
     assert "HTTP exchanges of this test" in output
     assert "#1 POST /prefix/signup" in output and "< 500" in output
     assert "FAIL  CORE-ME" in output and "\n0 passed, 1 failed\n" in output
-    assert report["summary"] == {"passed": 0, "failed": 1, "warned": 0, "skipped": 0, "xfailed": 0}
+    assert report["summary"] == {"passed": 0, "failed": 1, "errors": 0, "warned": 0, "skipped": 0, "xfailed": 0}
     assert all(test["outcome"] == "fail" and test["message"] for test in report["rules"][0]["tests"])
 
 

@@ -1,10 +1,15 @@
-"""CORE-REVOKE: DELETE /me/sessions/{id} ends one of the user's own sessions, from the very next request."""
+"""CORE-REVOKE: DELETE /me/sessions/{id} ends one of the user's own sessions, from the very next request.
+
+Every check that a revoke ends a session first uses that session (see
+conformance/endings.py): a cache or second copy of sessions holds only
+sessions that were used.
+"""
 
 import secrets
 
 import pytest
 
-from conformance import expect
+from conformance import diagnoses, endings, expect
 from conformance.client import made_up_id, session_path
 
 pytestmark = pytest.mark.rule("CORE-REVOKE")
@@ -13,14 +18,19 @@ pytestmark = pytest.mark.rule("CORE-REVOKE")
 def test_revoke_answers_200_and_ends_that_session(new_user, login):
     user = new_user()
     keeper, victim = login(user), login(user)
-    expect.ok_object(keeper.revoke(expect.current_id(victim)))
-    expect.dead(victim, why="a revoked session is 401 from the very next request")
+    endings.use(victim)
+    victim_id = expect.current_id(victim)
+    expect.ok_object(keeper.revoke(victim_id))
+    endings.over(
+        victim, "a revoked session is 401 from the very next request", observer=keeper, session_id=victim_id
+    )
 
 
 def test_revoked_session_cookie_gets_401(new_user, login):
     user = new_user()
     keeper, victim, bystander = login(user), login(user), login(user)
     bystander_id = expect.current_id(bystander)
+    endings.use(victim)
     expect.status(keeper.revoke(expect.current_id(victim)), 200)
     for method, path in [
         ("GET", "/me"),
@@ -37,7 +47,9 @@ def test_revoke_leaves_other_sessions_alive_and_listed(new_user, login):
     user = new_user()
     keeper, victim, bystander = login(user), login(user), login(user)
     keeper_id, victim_id, bystander_id = (expect.current_id(device) for device in (keeper, victim, bystander))
+    endings.use(victim, bystander)
     expect.status(keeper.revoke(victim_id), 200)
+    endings.over(victim, "that session was revoked", observer=keeper, session_id=victim_id)
     expect.alive(keeper)
     expect.alive(bystander, why="revoking one session leaves the others alone")
     ids = expect.listed_ids(keeper)
@@ -59,7 +71,10 @@ def test_revoking_current_session_gets_400_and_revokes_nothing(new_user, login):
 def test_revoking_unknown_id_gets_404(new_user, login):
     device = login(new_user())
     unknown = made_up_id(expect.current_id(device))
-    expect.error(device.revoke(unknown), 404)
+    response = device.revoke(unknown)
+    if response.status_code == 200:
+        diagnoses.record(diagnoses.REVOKE_UNKNOWN_200)
+    expect.error(response, 404, why=f"no session has the id {unknown!r}")
     expect.alive(device)
 
 

@@ -9,6 +9,13 @@ from conformance.client import parse_timestamp
 
 pytestmark = pytest.mark.rule("CORE-LAST-ACTIVE")
 
+# Without a declared refresh interval, the sibling check still waits this long:
+# enough to catch a server that records every use (timestamps have one-second
+# resolution), not one that refreshes every session of the user once a minute.
+UNDECLARED_WAIT = 2.2
+# How often the busy session is used while its sibling ages.
+BUSY_STEP = 0.3
+
 
 def _own_entry(device):
     return next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
@@ -64,4 +71,27 @@ def test_last_active_moves_forward_after_touch_interval(new_user, login, target)
     assert parse_timestamp(after) > parse_timestamp(before), (
         f"the session was used {interval:g} s + 1 s after its last recorded use (--touch-interval {interval:g}), "
         f"yet lastActiveAt stayed {before!r} -> {after!r}"
+    )
+
+
+def test_last_active_moves_only_for_the_session_used(new_user, login, target):
+    interval = target.touch_interval
+    wait = UNDECLARED_WAIT if interval is None else interval + 1
+    user = new_user()
+    # The sibling is only logged in; everything after is asked from the busy session.
+    login(user)
+    busy = login(user)
+    entries = expect.session_list(busy)
+    siblings = [entry for entry in entries if entry.get("isCurrent") is not True]
+    assert len(siblings) == 1, f"two logins must list one other session beside the current one, got {entries!r}"
+    sibling_id, before = str(siblings[0].get("id")), siblings[0].get("lastActiveAt")
+    started = time.monotonic()
+    while time.monotonic() - started < wait:
+        time.sleep(BUSY_STEP)
+        expect.alive(busy)
+    after = _entry(busy, sibling_id).get("lastActiveAt")
+    assert parse_timestamp(after) == parse_timestamp(before), (
+        f"session {sibling_id} was not used for {wait:g} s while another session of the same user was used every "
+        f"{BUSY_STEP:g} s, yet its lastActiveAt moved {before!r} -> {after!r}: a request must refresh its own "
+        "session only (refreshing every session of the user keeps idle ones alive forever)"
     )

@@ -1,11 +1,16 @@
-"""CORE-LOGOUT: POST /logout ends the current session for good and clears the cookie."""
+"""CORE-LOGOUT: POST /logout ends the current session for good and clears the cookie.
+
+Every check that a logout ends a session first uses that session (see
+conformance/endings.py): a cache or second copy of sessions holds only
+sessions that were used.
+"""
 
 import posixpath
 from urllib.parse import urlsplit
 
 import pytest
 
-from conformance import expect
+from conformance import endings, expect
 from conformance.client import cookie_seconds_left, session_path
 
 pytestmark = pytest.mark.rule("CORE-LOGOUT")
@@ -36,8 +41,11 @@ def test_logged_out_token_gets_401_everywhere(new_user, login):
     user = new_user()
     leaving, staying = login(user), login(user)
     staying_id = expect.current_id(staying)
+    endings.use(leaving)
+    leaving_id = expect.current_id(leaving)
     token = leaving.token
     expect.status(leaving.logout(), 200)
+    endings.over(leaving, "that session was logged out", token=token, observer=staying, session_id=leaving_id)
     for method, path in [
         ("GET", "/me"),
         ("GET", "/me/sessions"),
@@ -65,8 +73,11 @@ def test_logout_with_unknown_token_answers_200_and_clears(new_device):
 def test_logout_ends_only_the_current_session(new_user, login):
     user = new_user()
     leaving, staying = login(user), login(user)
+    endings.use(leaving, staying)
     leaving_id = expect.current_id(leaving)
+    token = leaving.token
     expect.status(leaving.logout(), 200)
+    endings.over(leaving, "that session was logged out", token=token, observer=staying, session_id=leaving_id)
     expect.alive(staying, why="logout ends the current session only")
     ids = expect.listed_ids(staying)
     assert leaving_id not in ids, f"the logged-out session {leaving_id} is still listed: {ids}"
@@ -76,11 +87,12 @@ def test_logout_ends_only_the_current_session(new_user, login):
 def test_logged_out_session_stays_dead_after_new_login(new_user, login):
     user = new_user()
     device = login(user)
+    endings.use(device)
     old = device.token
     expect.status(device.logout(), 200)
     expect.status(device.login(user.email, user.password), 200)
     assert device.token and device.token != old, "logging in again must issue a new token"
-    expect.dead(device, old, why="a logged-out session must stay dead after the user logs in again")
+    endings.over(device, "a logged-out session must stay dead after the user logs in again", token=old)
     expect.alive(device)
 
 
