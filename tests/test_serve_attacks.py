@@ -109,7 +109,8 @@ class SlowClients:
         self.sockets: list[socket.socket] = []
         self.threads: list[threading.Thread] = []
 
-    def _open(self, declared: int, first: bytes) -> socket.socket:
+    def open_request(self, declared: int, first: bytes) -> socket.socket:
+        """Send a POST /login head declaring `declared` body bytes, then `first`; keep the socket open."""
         sock = socket.create_connection((self.host, self.port), timeout=5)
         sock.sendall(
             f"POST /login HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
@@ -121,7 +122,7 @@ class SlowClients:
     def dribble(self, count: int) -> None:
         """Start `count` clients sending one body byte a second."""
         for _ in range(count):
-            sock = self._open(200, b"{")
+            sock = self.open_request(200, b"{")
             thread = threading.Thread(target=self._drip, args=(sock,), daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -129,7 +130,7 @@ class SlowClients:
     def short_bodies(self, count: int) -> None:
         """Start `count` clients declaring 1000 bytes and sending 10."""
         for _ in range(count):
-            self._open(1000, b'{"email":"')
+            self.open_request(1000, b'{"email":"')
 
     def slow_headers(self, count: int) -> None:
         """Start `count` clients that never finish their headers."""
@@ -178,7 +179,7 @@ def test_a_body_that_stops_arriving_gets_408_and_a_closed_connection(tmp_path):
     with running_server(tmp_path, [*LAYOUT, "--body-timeout", "1"], workers=2) as url:
         slow = SlowClients(*address(url))
         try:
-            sock = slow._open(1000, b'{"email":"')
+            sock = slow.open_request(1000, b'{"email":"')
             started = time.monotonic()
             answer = b""
             while b"\r\n\r\n" not in answer and time.monotonic() - started < 10:
