@@ -46,6 +46,10 @@ _BASE_ENVIRON = {
 }
 
 
+class ClientGone(Exception):
+    """The body ended before its declared length: the client closed the connection."""
+
+
 class BodyTooLarge(Exception):
     """The body went past the limit; what was read so far is attached."""
 
@@ -94,9 +98,12 @@ class WsgiBridge:
             complete = False
         elif has_body:
             try:
-                body = await asyncio.wait_for(self._read(proto), self.body_timeout)
+                body = await asyncio.wait_for(self._read(proto, declared), self.body_timeout)
             except TimeoutError:
                 self._refuse(proto, 408, "Request body was not received in time.")
+                return
+            except ClientGone:
+                # Nobody to answer, and a truncated body must not be acted on.
                 return
             except BodyTooLarge as exc:
                 body, complete = exc.head, False
@@ -107,14 +114,16 @@ class WsgiBridge:
             response_headers.append(("Connection", "close"))
         proto.response_bytes(status, response_headers, payload)
 
-    async def _read(self, proto: Any) -> bytes:
-        """Return the whole body; raise BodyTooLarge past the limit without reading further."""
+    async def _read(self, proto: Any, declared: int | None) -> bytes:
+        """Return the whole body; raise BodyTooLarge past the limit, ClientGone if it ends short."""
         parts, size = [], 0
         async for chunk in proto:
             parts.append(chunk)
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise BodyTooLarge(b"".join(parts))
+        if declared is not None and size < declared:
+            raise ClientGone()
         return b"".join(parts)
 
     def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -135,7 +144,7 @@ class WsgiBridge:
         return answer["status"], answer["headers"], payload
 
     def _refuse(self, proto: Any, status: int, message: str) -> None:
-        body = json.dumps({"error": message}).encode()
+        body = json.dumps({"error": message}, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/json"), *self.extra_headers, ("Connection", "close")]
         proto.response_bytes(status, headers, body)
 

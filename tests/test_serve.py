@@ -49,7 +49,7 @@ def test_help_documents_every_setting():
     out = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--help"], capture_output=True, text=True,
                          check=True).stdout
     for flag in ["--host", "--port", "--db", "--idle-timeout", "--absolute-timeout", "--touch-interval",
-                 "--trusted-proxy", "--https-cookies", "--workers", "--threads"]:
+                 "--trusted-proxy", "--https-cookies", "--workers", "--threads", "--header-timeout", "--body-timeout"]:
         assert flag in out
     assert "SESSIONS_IDLE_TIMEOUT" in out
 
