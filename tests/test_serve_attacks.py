@@ -273,3 +273,17 @@ def test_a_body_cut_short_by_a_closed_connection_is_never_acted_on(server, tmp_p
     # Had the signup gone through, this one would be a 409.
     r = requests.post(f"{server}/signup", json={"email": "cut@example.com", "password": "correct horse"}, timeout=5)
     assert r.status_code == 201, r.text
+
+
+def test_headers_that_never_finish_are_cut_off_after_the_header_timeout(tmp_path):
+    with running_server(tmp_path, [*LAYOUT, "--header-timeout", "1"], workers=2) as url:
+        host, port = address(url)
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            try:
+                while sock.recv(4096):  # whatever is answered, the connection must then close
+                    pass
+            except TimeoutError:
+                pytest.fail("the connection was still open after 10 s")
+            assert time.monotonic() - started < 10
