@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ENV_PREFIX, Config, default_db_path, flag_name
+from .config import ENV_PREFIX, Config, default_db_path
 
 log = logging.getLogger("impl.serve")
 
