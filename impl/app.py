@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ from .web import declared_length, is_cross_site
 
 log = logging.getLogger("impl")
 
-_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Methods that change nothing (RFC 9110 section 9.2.1). Every other method,
+# in any letter case (Bottle upper-cases it for routing after the guard
+# has looked), counts as state-changing and must pass the cross-site check.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# RFC 9110 section 9.1: a method is a token.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 # On every response: nothing with a session in it may be cached by a browser
 # or proxy (HARD-NO-STORE), nothing may be sniffed into HTML, and no URL of
@@ -167,6 +173,9 @@ def create_app(
     @app.hook("before_request")
     def guard_request() -> None:
         environ = bottle.request.environ
+        method = environ.get("REQUEST_METHOD", "")
+        if not _TOKEN.fullmatch(method):
+            raise error_response(400, "Request method is not a valid HTTP token.")
         # HARD-BAD-INPUT: refuse an oversized declared body before any route reads it.
         try:
             declared_length(environ, config.max_body_bytes)
@@ -174,7 +183,7 @@ def create_app(
             raise error_response(exc.status, exc.message) from None
         # HARD-CSRF: every state-changing request from another site is refused
         # before it can change anything.
-        if environ["REQUEST_METHOD"] in _UNSAFE_METHODS and is_cross_site(environ, config):
+        if method.upper() not in _SAFE_METHODS and is_cross_site(environ, config):
             raise error_response(403, "Cross-site request refused.")
 
     app.install(json_api)

@@ -20,8 +20,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Config:
     """Everything that may differ between two apps built by `create_app`."""
 
-    # Where the single store of users and sessions lives.
-    db_path: str = "var/sessions.db"
+    # Where the single store of users and sessions lives: an absolute path
+    # (see default_db_path) so that it never depends on the current folder.
+    db_path: str = dataclasses.field(default_factory=lambda: default_db_path())
     # HARD-IDLE: a session unused for this many seconds is dead.
     idle_timeout: float = 30 * 60
     # HARD-ABSOLUTE: a session older than this is dead, however busy.
@@ -38,6 +39,12 @@ class Config:
     https: bool = False
     # HARD-BAD-INPUT: bodies above this size are refused with 413.
     max_body_bytes: int = 64 * 1024
+    # Slow clients (docs/decisions.md, "Slow clients"): a request's headers
+    # must arrive within header_timeout seconds of its first byte, and its
+    # whole body within body_timeout seconds of its headers, or the
+    # connection is closed (a late body gets 408 first).
+    header_timeout: float = 10
+    body_timeout: float = 10
     # scrypt cost (N, a power of two). 2**14 with r=8, p=1 is Django's
     # default and ~60 ms here; raise it on faster machines.
     scrypt_n: int = 2**14
@@ -61,15 +68,17 @@ class Config:
     event_retention: float = 90 * 24 * 3600
 
     def __post_init__(self) -> None:
+        # Messages name the command-line flag, which is what a person typed
+        # (each flag's SESSIONS_* variable is listed in --help).
         problems = []
         if not self.db_path:
-            problems.append("db_path must not be empty")
+            problems.append("--db must not be empty")
         if self.idle_timeout <= 0:
-            problems.append("idle_timeout must be positive")
+            problems.append("--idle-timeout must be positive")
         if self.absolute_timeout <= 0:
-            problems.append("absolute_timeout must be positive")
+            problems.append("--absolute-timeout must be positive")
         if self.touch_interval < 0:
-            problems.append("touch_interval must not be negative")
+            problems.append("--touch-interval must not be negative")
         elif self.idle_timeout > 0 and self.touch_interval > self.idle_timeout / 2:
             # A session in constant use must never expire as idle, so its
             # recorded activity may lag by at most half the timeout. Capped
@@ -78,23 +87,27 @@ class Config:
             object.__setattr__(self, "touch_interval", self.idle_timeout / 2)
         if self.max_body_bytes < 1024:
             problems.append("max_body_bytes must be at least 1024")
+        if self.header_timeout <= 0:
+            problems.append("--header-timeout must be positive")
+        if self.body_timeout <= 0:
+            problems.append("--body-timeout must be positive")
         n = self.scrypt_n
         if n < 2 or n & (n - 1):
-            problems.append("scrypt_n must be a power of two, at least 2")
+            problems.append("--scrypt-n must be a power of two, at least 2")
         if self.scrypt_r < 1 or self.scrypt_p < 1:
             problems.append("scrypt_r and scrypt_p must be at least 1")
         if self.purge_interval < 0:
-            problems.append("purge_interval must not be negative")
+            problems.append("--purge-interval must not be negative")
         if self.max_sessions_per_user < 1:
-            problems.append("max_sessions_per_user must be at least 1")
+            problems.append("--max-sessions-per-user must be at least 1")
         if self.throttle_limit < 0 or self.throttle_limit > 10:
-            problems.append("throttle_limit must be between 0 and 10 (HARD-THROTTLE)")
+            problems.append("--throttle-limit must be between 0 and 10 (HARD-THROTTLE)")
         if not 0 < self.throttle_lockout <= 900:
-            problems.append("throttle_lockout must be between 0 and 900 seconds (HARD-THROTTLE)")
+            problems.append("--throttle-lockout must be more than 0 and at most 900 seconds (HARD-THROTTLE)")
         if self.event_retention < 90 * 24 * 3600:
-            problems.append("event_retention must be at least 90 days (EXT-ACTIVITY)")
+            problems.append("--event-retention must be at least 90 days (EXT-ACTIVITY)")
         if problems:
-            raise ValueError("invalid configuration: " + "; ".join(problems))
+            raise ValueError("; ".join(problems))
 
     def replace(self, **changes: Any) -> "Config":
         """Return a copy with some settings changed (and validated)."""
@@ -137,6 +150,29 @@ class Config:
 
 
 _TRUE = {"1", "true", "yes", "on"}
+_KIND = {"float": "number", "int": "whole number", "bool": "yes/no value"}
+
+# Settings whose command-line flag is not simply --name-with-dashes.
+_FLAGS = {"db_path": "--db", "trusted_proxies": "--trusted-proxy", "https": "--https-cookies"}
+
+
+def flag_name(setting: str) -> str:
+    """Return the command-line flag that sets `setting` ("idle_timeout" -> "--idle-timeout")."""
+    return _FLAGS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def default_db_path(environ: Mapping[str, str] | None = None) -> str:
+    """Return the per-user database file: $XDG_DATA_HOME/sessions-reference/sessions.db.
+
+    Never relative to the current folder, so a server started from another
+    folder finds the same data (XDG base directory specification; falls
+    back to ~/.local/share as that specification says).
+    """
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):  # the specification says to ignore a relative value
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "sessions-reference", "sessions.db")
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -149,7 +185,7 @@ def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
             try:
                 nets.append(ipaddress.ip_network(part, strict=False))
             except ValueError:
-                raise ValueError(f"trusted_proxies: {part!r} is not an IP address or network") from None
+                raise ValueError(f"--trusted-proxy: {part!r} is not an IP address or network") from None
     return tuple(nets)
 
 
@@ -172,7 +208,7 @@ def _coerce(name: str, annotation: str, raw: Any) -> Any:
         if annotation == "float":
             return float(text)
     except ValueError:
-        raise ValueError(f"{name}: {raw!r} is not a valid {annotation}") from None
+        raise ValueError(f"{flag_name(name)}: {raw!r} is not a valid {_KIND.get(annotation, annotation)}") from None
     if name == "trusted_proxies":
         return parse_trusted_proxies(text)
     return text

@@ -12,13 +12,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ENV_PREFIX, Config
-from .store.base import is_store_url
+from .config import ENV_PREFIX, Config, default_db_path
+# --db names a database server rather than a file: left to the store to open.
+from .store.base import is_store_url as is_database_url
 
 log = logging.getLogger("impl.serve")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
+# Seconds a worker has to finish its requests once told to stop.
+STOP_GRACE_SECONDS = 3
 
 # Logs go to stderr so that stdout carries only the lines tools read:
 # "listening on http://HOST:PORT" first, then where the data lives.
@@ -45,10 +48,50 @@ def _env(name: str, default: Any) -> Any:
     return os.environ.get(ENV_PREFIX + name, default)
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 to 65535 (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+def database_path_problem(path: str, *, is_default: bool) -> str | None:
+    """Return why `path` cannot be the SQLite file, or None.
+
+    An explicit --db must be in a folder that exists: a typo such as
+    /nonexistent/dir/x.db is refused, not created from the root. Only the
+    per-user default folder is created (with mode 0700: it holds password
+    hashes and session digests).
+    """
+    folder = os.path.dirname(path)
+    if os.path.isdir(folder):
+        return None
+    if is_default:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create {folder}: {exc.strerror or exc}"
+        return None
+    if os.path.exists(folder):
+        return f"{folder} is not a folder"
+    return f"folder {folder} does not exist (create it first)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, naming the flag, without the usage block."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser; every flag also reads a SESSIONS_* variable."""
     d = Config()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_server.py",
         description="Reference server of the session-management API (docs/sessions-api.md). "
         "Every option can also be set with the environment variable shown.",
@@ -56,9 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=_env("HOST", DEFAULT_HOST), help="address to listen on [SESSIONS_HOST]")
     p.add_argument(
-        "--port", type=int, default=_env("PORT", DEFAULT_PORT), help="port; 0 picks a free one [SESSIONS_PORT]"
+        "--port", type=port_number, default=_env("PORT", DEFAULT_PORT),
+        help="port; 0 picks a free one [SESSIONS_PORT]",
     )
-    p.add_argument("--db", default=_env("DB_PATH", d.db_path), help="SQLite database file [SESSIONS_DB_PATH]")
+    p.add_argument(
+        "--db",
+        default=_env("DB_PATH", None),
+        help="SQLite database file; its folder must exist. Default: a per-user data folder, "
+        f"$XDG_DATA_HOME or ~/.local/share (here {d.db_path}) [SESSIONS_DB_PATH]",
+    )
     p.add_argument(
         "--idle-timeout",
         type=float,
@@ -118,10 +167,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="one stderr line per request: method, path, status, duration [SESSIONS_ACCESS_LOG]",
     )
     p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_env("HEADER_TIMEOUT", d.header_timeout),
+        help="seconds a client has to send a request's headers; then the connection is closed "
+        "[SESSIONS_HEADER_TIMEOUT]",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=_env("BODY_TIMEOUT", d.body_timeout),
+        help="seconds a client has to send a request's body after its headers; then 408 and the "
+        "connection is closed [SESSIONS_BODY_TIMEOUT]",
+    )
+    p.add_argument(
         "--purge-interval",
         type=float,
         default=_env("PURGE_INTERVAL", d.purge_interval),
         help="seconds between deletions of expired sessions; 0 turns it off [SESSIONS_PURGE_INTERVAL]",
+    )
+    p.add_argument(
+        "--max-sessions-per-user",
+        type=int,
+        default=_env("MAX_SESSIONS_PER_USER", d.max_sessions_per_user),
+        help="live sessions one user may hold; a login past it ends the least recently active "
+        "[SESSIONS_MAX_SESSIONS_PER_USER]",
+    )
+    p.add_argument(
+        "--throttle-limit",
+        type=int,
+        default=_env("THROTTLE_LIMIT", d.throttle_limit),
+        help="failed logins allowed per account and client address before 429 (at most 10; 0 turns "
+        "throttling off) [SESSIONS_THROTTLE_LIMIT]",
+    )
+    p.add_argument(
+        "--throttle-lockout",
+        type=float,
+        default=_env("THROTTLE_LOCKOUT", d.throttle_lockout),
+        help="seconds an account and address are refused after too many failures (at most 900) "
+        "[SESSIONS_THROTTLE_LOCKOUT]",
+    )
+    p.add_argument(
+        "--event-retention",
+        type=float,
+        default=_env("EVENT_RETENTION", d.event_retention),
+        help="seconds the security log keeps an event (at least 90 days) [SESSIONS_EVENT_RETENTION]",
     )
     p.add_argument(
         "--debug-server",
@@ -134,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Return the Config the parsed arguments describe."""
+    db = args.db or default_db_path()
     return Config.from_mapping(
         {
-            "db_path": args.db if is_store_url(args.db) else os.path.abspath(args.db),
+            "db_path": db if is_database_url(db) else os.path.abspath(db),
             "idle_timeout": args.idle_timeout,
             "absolute_timeout": args.absolute_timeout,
             "touch_interval": args.touch_interval,
@@ -145,15 +236,36 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "scrypt_n": args.scrypt_n,
             "access_log": args.access_log,
             "purge_interval": args.purge_interval,
+            "max_sessions_per_user": args.max_sessions_per_user,
+            "throttle_limit": args.throttle_limit,
+            "throttle_lockout": args.throttle_lockout,
+            "event_retention": args.event_retention,
+            "header_timeout": args.header_timeout,
+            "body_timeout": args.body_timeout,
         }
     )
 
 
 def app_from_env() -> Any:
-    """Build the app from SESSIONS_* variables: what each granian worker calls."""
+    """Build the WSGI app from SESSIONS_* variables (the debug server's app)."""
     from .app import create_app
 
     return create_app(Config.from_env())
+
+
+def rsgi_app_from_env() -> Any:
+    """Build what each granian worker serves: the WSGI app behind the body-reading bridge."""
+    from .app import SECURITY_HEADERS, create_app
+    from .bridge import WsgiBridge
+
+    config = Config.from_env()
+    return WsgiBridge(
+        create_app(config),
+        threads=int(os.environ.get(ENV_PREFIX + "THREADS", "2")),
+        body_timeout=config.body_timeout,
+        max_body_bytes=config.max_body_bytes,
+        extra_headers=SECURITY_HEADERS.items(),
+    )
 
 
 def pick_free_port(host: str) -> int:
@@ -232,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    if not is_database_url(config.db_path):
+        problem = database_path_problem(config.db_path, is_default=not args.db)
+        if problem:
+            parser.error(f"--db: cannot open database {config.db_path}: {problem}")
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
     port = args.port if args.port else pick_free_port(args.host)
@@ -255,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Workers are fresh interpreters: they read the settings from here.
     os.environ.update(config.to_env())
+    os.environ[ENV_PREFIX + "THREADS"] = str(args.threads)
 
     stop = threading.Event()
     if config.purge_interval:
@@ -266,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug_server:
             _serve_debug(args.host, port, args.threads)
         else:
-            _serve_granian(args.host, port, args.workers, args.threads)
+            _serve_granian(args.host, port, args.workers, config)
     except KeyboardInterrupt:
         pass
     finally:
@@ -274,23 +391,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve_granian(host: str, port: int, workers: int, threads: int) -> None:
+def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     Granian(
-        "impl.serve:app_from_env",
+        "impl.serve:rsgi_app_from_env",
         factory=True,
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        # RSGI, not WSGI: impl/bridge.py reads each body on the event loop,
+        # under a deadline, so a slow client holds no thread. Its own pool
+        # runs the app; granian's Python thread is only the event loop.
+        interface=Interfaces.RSGI,
         workers=workers,
-        blocking_threads=threads,
+        blocking_threads=1,
+        # HTTP/1.1 only (issue 8): granian's h2c let abandoned HTTP/2
+        # streams spin the workers forever. Browsers reach us over HTTP/1.1,
+        # or over HTTP/2 ended at the TLS proxy in front.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=int(config.header_timeout * 1000)),
+        websockets=False,
         # Requests are logged by the app itself (method, path, status, time).
         log_access=False,
         log_dictconfig=LOGGING,
         # A crashed worker comes back instead of leaving a core idle.
         respawn_failed_workers=True,
+        # A worker that has not stopped this long after SIGTERM is killed,
+        # so that stopping the server always ends (issue 8).
+        workers_kill_timeout=STOP_GRACE_SECONDS,
     ).serve()
 
 

@@ -136,14 +136,28 @@ def _is_trusted(address: str, config: Config) -> bool:
 
 
 def own_origin(environ: Mapping[str, Any], config: Config) -> tuple[str, str, int]:
-    """Return (scheme, host, port) of this request as the browser addressed it."""
+    """Return (scheme, host, port) of this request as the browser addressed it.
+
+    Behind a trusted proxy, X-Forwarded-Proto and X-Forwarded-Host say how
+    the browser addressed the proxy (a proxy that rewrites Host to the
+    backend's address would otherwise make every same-site request look
+    cross-site). From anyone else both headers are ignored: a client could
+    otherwise name any origin it likes as ours.
+    """
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    from_proxy = bool(config.trusted_proxies) and _is_trusted(environ.get("REMOTE_ADDR", ""), config)
     if config.https:
         scheme = "https"
-    elif config.trusted_proxies and _is_trusted(environ.get("REMOTE_ADDR", ""), config):
+    elif from_proxy:
         scheme = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower() or "http"
     else:
         scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    if from_proxy:
+        # The last value is the one our own proxy wrote; any before it came
+        # from further out (as with X-Forwarded-For, read from the right).
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[-1].strip()
+        if forwarded:
+            host = forwarded
     return _split_origin(f"{scheme}://{host}") or (scheme, "", 0)
 
 

@@ -1,10 +1,11 @@
 """Settings: defaults, SESSIONS_* variables, validation with clear messages."""
 
 import ipaddress
+import os
 
 import pytest
 
-from impl.config import Config
+from impl.config import Config, default_db_path
 
 
 def test_defaults_match_the_contract():
@@ -41,12 +42,14 @@ def test_to_env_round_trips():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"idle_timeout": "0"}, "idle_timeout must be positive"),
-        ({"absolute_timeout": "-1"}, "absolute_timeout must be positive"),
-        ({"touch_interval": "-1"}, "touch_interval must not be negative"),
-        ({"scrypt_n": "1000"}, "power of two"),
-        ({"idle_timeout": "soon"}, "is not a valid float"),
-        ({"https": "maybe"}, "is not a valid bool"),
+        ({"idle_timeout": "0"}, "--idle-timeout must be positive"),
+        ({"absolute_timeout": "-1"}, "--absolute-timeout must be positive"),
+        ({"touch_interval": "-1"}, "--touch-interval must not be negative"),
+        ({"scrypt_n": "1000"}, "--scrypt-n must be a power of two"),
+        ({"idle_timeout": "soon"}, "--idle-timeout: 'soon' is not a valid number"),
+        ({"https": "maybe"}, "--https-cookies: 'maybe' is not a valid yes/no value"),
+        ({"header_timeout": "0"}, "--header-timeout must be positive"),
+        ({"body_timeout": "-1"}, "--body-timeout must be positive"),
         ({"trusted_proxies": "proxy.local"}, "not an IP address"),
         ({"colour": "blue"}, "unknown setting"),
     ],
@@ -54,3 +57,13 @@ def test_to_env_round_trips():
 def test_invalid_settings_are_refused_with_a_clear_message(settings, message):
     with pytest.raises(ValueError, match=message):
         Config.from_mapping(settings)
+
+
+def test_default_database_is_in_the_per_user_data_folder():
+    assert default_db_path({"XDG_DATA_HOME": "/data/me"}) == "/data/me/sessions-reference/sessions.db"
+    # The XDG specification ignores a relative value: the current folder must never matter.
+    home = os.path.expanduser("~")
+    expected = os.path.join(home, ".local", "share", "sessions-reference", "sessions.db")
+    assert default_db_path({"XDG_DATA_HOME": "relative/dir"}) == expected
+    assert default_db_path({}) == expected
+    assert os.path.isabs(Config().db_path)

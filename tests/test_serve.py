@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import subprocess
 import sys
 import threading
@@ -48,7 +49,7 @@ def test_help_documents_every_setting():
     out = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--help"], capture_output=True, text=True,
                          check=True).stdout
     for flag in ["--host", "--port", "--db", "--idle-timeout", "--absolute-timeout", "--touch-interval",
-                 "--trusted-proxy", "--https-cookies", "--workers", "--threads"]:
+                 "--trusted-proxy", "--https-cookies", "--workers", "--threads", "--header-timeout", "--body-timeout"]:
         assert flag in out
     assert "SESSIONS_IDLE_TIMEOUT" in out
 
@@ -56,17 +57,65 @@ def test_help_documents_every_setting():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--idle-timeout", "0"], "idle_timeout must be positive"),
-        (["--trusted-proxy", "my-proxy"], "not an IP address"),
+        (["--idle-timeout", "0"], "--idle-timeout must be positive"),
+        (["--idle-timeout", "soon"], "--idle-timeout: invalid float value: 'soon'"),
+        (["--scrypt-n", "1000"], "--scrypt-n must be a power of two"),
+        (["--body-timeout", "0"], "--body-timeout must be positive"),
+        (["--trusted-proxy", "my-proxy"], "--trusted-proxy: 'my-proxy' is not an IP address"),
         (["--workers", "0"], "at least 1"),
+        (["--port", "70000"], "--port: 70000 is not a port number (0 to 65535)"),
+        (["--port", "http"], "--port: 'http' is not a port number"),
     ],
 )
-def test_bad_settings_exit_2_with_a_one_line_reason(tmp_path, args, message):
+def test_bad_settings_exit_2_with_a_one_line_reason_naming_the_flag(tmp_path, args, message):
     result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(tmp_path / "s.db"), "--port", "0", *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    reason = result.stderr.split(": ", 1)[1]
+    assert "Traceback" not in result.stderr and "_" not in reason, "name the flag, not an internal field"
+
+
+def test_db_in_a_missing_folder_is_refused_and_nothing_is_created(tmp_path):
+    missing = tmp_path / "nonexistent" / "dir"
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", str(missing / "x.db"), "--port", "0"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert f"folder {missing} does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_default_database_is_in_the_per_user_data_folder_whatever_the_current_folder(tmp_path):
+    data_home = tmp_path / "data-home"
+    expected = data_home / "sessions-reference" / "sessions.db"
+    for workdir in [tmp_path / "one", tmp_path / "two"]:
+        workdir.mkdir()
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--workers", "1", "--no-access-log"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home)},
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("listening on http://")
+            assert proc.stdout.readline().strip() == f"data in {expected}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+            proc.stdout.close()
+        assert not any(workdir.iterdir()), "nothing may be written to the current folder"
+    assert expected.exists()
+    assert (expected.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_database_url_is_left_to_the_store_untouched_by_path_checks():
+    from impl.serve import build_parser, config_from_args
+
+    url = "postgresql://user@db.internal/sessions"
+    config = config_from_args(build_parser().parse_args(["--db", url]))
+    assert config.db_path == url
 
 
 def test_unusable_database_path_exits_2_with_a_one_line_reason(tmp_path):

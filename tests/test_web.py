@@ -149,3 +149,25 @@ def test_behind_a_trusted_tls_proxy_the_forwarded_scheme_is_ours():
             HTTP_ORIGIN="https://example.org")
     assert not is_cross_site(e, PROXIED)
     assert is_cross_site({**e, "REMOTE_ADDR": "203.0.113.9"}, PROXIED)
+
+
+def test_behind_a_trusted_proxy_that_rewrites_host_the_forwarded_host_is_ours():
+    # nginx with `proxy_pass http://127.0.0.1:3000` sends Host: 127.0.0.1:3000.
+    e = env(REMOTE_ADDR="10.0.0.2", HTTP_HOST="127.0.0.1:3000", HTTP_X_FORWARDED_HOST="sessions.example.org",
+            HTTP_X_FORWARDED_PROTO="https", HTTP_ORIGIN="https://sessions.example.org")
+    assert not is_cross_site(e, PROXIED)
+    assert is_cross_site({**e, "HTTP_ORIGIN": "https://evil.example"}, PROXIED)
+
+
+def test_forwarded_host_is_read_from_the_right_like_forwarded_for():
+    e = env(REMOTE_ADDR="10.0.0.2", HTTP_HOST="127.0.0.1:3000", HTTP_X_FORWARDED_PROTO="https",
+            HTTP_X_FORWARDED_HOST="evil.example, sessions.example.org", HTTP_ORIGIN="https://evil.example")
+    assert is_cross_site(e, PROXIED)
+
+
+def test_forwarded_host_from_an_untrusted_peer_is_ignored():
+    e = env(REMOTE_ADDR="203.0.113.9", HTTP_HOST="sessions.example.org", HTTP_X_FORWARDED_HOST="evil.example",
+            HTTP_ORIGIN="http://evil.example")
+    assert is_cross_site(e, PROXIED)
+    assert is_cross_site(e, Config())
+    assert not is_cross_site({**e, "HTTP_ORIGIN": "http://sessions.example.org"}, PROXIED)

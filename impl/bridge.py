@@ -1,0 +1,201 @@
+"""Serving the WSGI app from granian's RSGI interface: each body is read in full, under a deadline, before a thread runs the app.
+
+Why not granian's own WSGI interface: there the app is called as soon as
+the headers are in, and `wsgi.input.read()` then blocks one of the worker's
+few Python threads until the body arrives, with no timeout at all. Three
+clients sending a body a byte a second, or declaring more body than they
+send, held every thread of the default server (issue 8). granian has a
+timeout for headers (`header_read_timeout`) but none for bodies, and
+more threads only raise the number of slow clients it takes.
+
+Here the body is awaited on the worker's event loop, where a slow client
+costs a coroutine, not a thread, and only a complete request is handed to
+the thread pool that runs the (synchronous) Bottle app. A body not complete
+within `body_timeout` seconds of the headers gets 408; a body over the
+size limit is not read past the limit and gets the app's own 413. Both
+answers carry `Connection: close`, since the rest of the body is still on
+the wire and the connection cannot carry another request.
+
+The WSGI environ is built as granian's WSGI interface builds it (PEP 3333
+plus `wsgi.input_terminated`): PATH_INFO percent-decoded as latin-1 text,
+repeated headers joined with "," (Cookie with ";").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_BASE_ENVIRON = {
+    "GATEWAY_INTERFACE": "CGI/1.1",
+    "SCRIPT_NAME": "",
+    "SERVER_SOFTWARE": "granian (RSGI) + impl.bridge",
+    "wsgi.errors": sys.stderr,
+    "wsgi.input_terminated": True,
+    "wsgi.multiprocess": True,
+    "wsgi.multithread": True,
+    "wsgi.run_once": False,
+    "wsgi.version": (1, 0),
+}
+
+
+class ClientGone(Exception):
+    """The body ended before its declared length: the client closed the connection."""
+
+
+class BodyTooLarge(Exception):
+    """The body went past the limit; what was read so far is attached."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__("body too large")
+        self.head = head
+
+
+class WsgiBridge:
+    """An RSGI application that runs a WSGI app in a thread pool once the request is complete."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        threads: int,
+        body_timeout: float,
+        max_body_bytes: int,
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.app = app
+        self.body_timeout = body_timeout
+        self.max_body_bytes = max_body_bytes
+        # Headers for the answers written here rather than by the app (408).
+        self.extra_headers = list(extra_headers)
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        pass
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Requests still running finish on their own; queued ones are dropped.
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        """Serve one request: read the body, run the app in a thread, send its answer."""
+        if scope.proto != "http":  # websockets are turned off in serve.py; refuse anything else
+            proto.close(1003)
+            return
+        headers = scope.headers
+        declared = _declared_length(headers.get("content-length"))
+        has_body = bool(declared) or "chunked" in (headers.get("transfer-encoding") or "").lower()
+        body, complete = b"", True
+        if declared is not None and declared > self.max_body_bytes:
+            # Not a byte is read: the app refuses it from the header alone.
+            complete = False
+        elif has_body:
+            try:
+                body = await asyncio.wait_for(self._read(proto, declared), self.body_timeout)
+            except TimeoutError:
+                self._refuse(proto, 408, "Request body was not received in time.")
+                return
+            except ClientGone:
+                # Nobody to answer, and a truncated body must not be acted on.
+                return
+            except BodyTooLarge as exc:
+                body, complete = exc.head, False
+        environ = self._environ(scope, body)
+        loop = asyncio.get_running_loop()
+        status, response_headers, payload = await loop.run_in_executor(self.pool, self._call, environ)
+        if not complete:
+            response_headers.append(("Connection", "close"))
+        proto.response_bytes(status, response_headers, payload)
+
+    async def _read(self, proto: Any, declared: int | None) -> bytes:
+        """Return the whole body; raise BodyTooLarge past the limit, ClientGone if it ends short."""
+        parts, size = [], 0
+        async for chunk in proto:
+            parts.append(chunk)
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise BodyTooLarge(b"".join(parts))
+        if declared is not None and size < declared:
+            raise ClientGone()
+        return b"".join(parts)
+
+    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Run the WSGI app (in a pool thread) and return its status, headers and body."""
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            answer["status"], answer["headers"] = int(status[:3]), list(headers)
+            return _no_write
+
+        result = self.app(environ, start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return answer["status"], answer["headers"], payload
+
+    def _refuse(self, proto: Any, status: int, message: str) -> None:
+        body = json.dumps({"error": message}, separators=(",", ":")).encode()
+        headers = [("Content-Type", "application/json"), *self.extra_headers, ("Connection", "close")]
+        proto.response_bytes(status, headers, body)
+
+    @staticmethod
+    def _environ(scope: Any, body: bytes) -> dict[str, Any]:
+        server_host, server_port = _split_address(scope.server)
+        client_host, _ = _split_address(scope.client)
+        environ = dict(_BASE_ENVIRON)
+        environ.update(
+            {
+                "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+                "SERVER_NAME": server_host,
+                "SERVER_PORT": server_port,
+                "REMOTE_ADDR": client_host,
+                "REQUEST_METHOD": scope.method,
+                # RSGI gives the path percent-decoded as UTF-8; WSGI wants
+                # the decoded bytes as latin-1 text (PEP 3333 "native strings").
+                "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
+                "QUERY_STRING": scope.query_string,
+                "wsgi.url_scheme": scope.scheme,
+                "wsgi.input": io.BytesIO(body),
+            }
+        )
+        headers = scope.headers
+        for name in set(headers.keys()):
+            values = headers.get_all(name)
+            if name == "content-type":
+                environ["CONTENT_TYPE"] = values[0]
+            elif name == "content-length":
+                environ["CONTENT_LENGTH"] = values[0]
+            else:
+                key = "HTTP_" + name.upper().replace("-", "_")
+                environ[key] = (";" if name == "cookie" else ",").join(values)
+        if "HTTP_HOST" not in environ:
+            environ["HTTP_HOST"] = scope.authority or ""
+        return environ
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("the app must return its body, not write() it")
+
+
+def _declared_length(text: str | None) -> int | None:
+    # granian has already refused a Content-Length that is not a number.
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _split_address(text: str) -> tuple[str, str]:
+    """Split "1.2.3.4:80" or "[::1]:80" (or "::1:80") into host and port."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), port
