@@ -11,7 +11,7 @@ pytestmark = pytest.mark.rule("CORE-LAST-ACTIVE")
 
 
 def _own_entry(device):
-    return next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    return expect.current_entry(device)
 
 
 def _entry(observer, session_id):
