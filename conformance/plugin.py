@@ -760,6 +760,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.problems.append(f"--require-complete: {rule_id} was {how}: {message}")
         if state.record_suite_property is not None:
             state.record_suite_property(f"rule {rule_id}", f"{outcome}: {message}" if message else outcome)
+    incomplete = [
+        result["id"]
+        for result in state.results
+        if result["outcome"] in ("skip", "partial") and counts_as_failure(result["id"], state.level, state.expected)
+    ]
+    if incomplete and not state.require_complete:
+        state.notes.append(
+            f"not fully checked: {', '.join(incomplete)} (see above); --require-complete makes that fail the run"
+        )
     if state.require_complete:
         for rule_id in state.selected:
             if rule_id not in by_rule and counts_as_failure(rule_id, state.level, state.expected):

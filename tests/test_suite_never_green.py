@@ -164,6 +164,7 @@ def test_rule_with_skipped_checks_is_partly_checked_everywhere(tmp_path, referen
     assert "PART  CORE-LAST-ACTIVE" in result.stdout and "PASS  CORE-LAST-ACTIVE" not in result.stdout
     assert "0 passed, 0 failed, 1 partly checked" in result.stdout
     assert '<property name="rule CORE-LAST-ACTIVE" value="partial: partly checked' in junit
+    assert "NOTE  not fully checked: CORE-LAST-ACTIVE (see above); --require-complete makes" in result.stdout
 
 
 def test_require_complete_fails_a_partly_checked_rule(tmp_path, reference_url):
