@@ -17,16 +17,21 @@ examples:
   python -m conformance --rule CORE-REVOKE --rule 'HARD-*' --base-url http://localhost:3000
   python -m conformance --user a@example.com:secret123 --user b@example.com:secret456 --base-url URL
   python -m conformance --idle-timeout 4 --absolute-timeout 10 --touch-interval 1 --base-url URL
-  python -m conformance                      # starts the reference server (python -m impl) itself
+  python -m conformance --level extensions --require-complete --base-url URL
+  python -m conformance --start-reference    # checks the reference server (python -m impl), started here
   python -m conformance --base-url URL -- -x -v   # anything after -- goes to pytest
 
-The base URL may also come from ${ENV_BASE_URL}. Without either, the suite starts
-the reference server on a free port with a temporary database (and --scrypt-n 1024,
-only to keep that run fast) and stops it afterwards.
+The base URL may also come from ${ENV_BASE_URL}. With neither, nor --start-reference,
+the suite refuses to run (exit 2): a gate whose URL is unset must not pass. With
+--start-reference it starts the reference server on a free port with a temporary
+database (and --scrypt-n 1024, only to keep that run fast) and stops it afterwards.
 
-exit status: 0 every selected MUST rule passed (HARD rules too at --level hardening);
-1 a rule failed, or an --expect-failures entry is stale or unknown;
-2 the suite could not run (target unreachable, bad options, nothing collected).
+exit status: 0 every selected MUST rule passed (HARD rules too at --level hardening,
+EXT rules too at --level extensions);
+1 a rule failed, an --expect-failures entry is stale or unknown, or with
+--require-complete a rule was skipped or only partly checked;
+2 the suite could not run (no target named, target unreachable or not this API,
+bad options, nothing collected).
 """
 
 

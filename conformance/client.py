@@ -110,12 +110,25 @@ def describe_connection_error(exc: BaseException) -> str:
         if type(current).__name__ == "gaierror" or "Name or service not known" in str(current):
             return "host name not resolved"
         if isinstance(current, requests.exceptions.SSLError):
-            reasons.append("TLS handshake failed")
-        stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+            reasons.append(_tls_failure(current))
+        # `reason` is an exception in urllib3's errors but a plain string in
+        # ssl.SSLError ("WRONG_VERSION_NUMBER"): follow exceptions only.
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(getattr(current, "args", ()))
+        stack.extend(item for item in nested if isinstance(item, BaseException))
     if reasons:
         return reasons[0]
     return str(exc).splitlines()[0][:200] or type(exc).__name__
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """Describe a failed TLS handshake; the commonest cause is an https:// URL for a plain-HTTP server."""
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text or "wrong version number" in text:
+        return "TLS handshake failed: the target does not speak TLS there (a plain-HTTP server? try http://)"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS handshake failed: the target's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)"
+    return "TLS handshake failed"
 
 
 # --- pure helpers ---------------------------------------------------------------
@@ -572,6 +585,8 @@ class Device:
         shown = []
         for name, value in sent.items():
             if value is None:
+                if name.lower() == "user-agent":
+                    shown.append((name, "(none sent)"))
                 continue
             text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
             lower = name.lower()
@@ -580,6 +595,9 @@ class Device:
                 if len(text) > 200:
                     text = text[:120] + f"… ({len(value)} bytes)"
                 shown.append((name, text))
+            elif lower == "user-agent":
+                # What the request carried, whatever device label it was logged under.
+                shown.append((name, excerpt(text, 200)))
             elif lower in _SHOWN_REQUEST_HEADERS:
                 shown.append((name, excerpt(text, 120)))
         return shown

@@ -113,13 +113,19 @@ def listed_ids(device: Device) -> list[str]:
     return [str(item["id"]) for item in session_list(device)]
 
 
-def current_id(device: Device) -> str:
-    """Return the id the device's own list marks as current; fail unless exactly one is."""
+def current_entry(device: Device) -> dict[str, Any]:
+    """Return the object the device's own list marks as current; fail, saying what was listed, unless exactly one is."""
     items = session_list(device)
     current = [item for item in items if item.get("isCurrent") is True]
     if len(current) != 1:
+        flags = [item.get("isCurrent", "(missing)") for item in items]
         raise AssertionError(
             f"GET /me/sessions: exactly one session must have \"isCurrent\": true, found {len(current)} "
-            f"among {len(items)}"
+            f"among {len(items)} (isCurrent values: {flags})"
         )
-    return str(current[0]["id"])
+    return current[0]
+
+
+def current_id(device: Device) -> str:
+    """Return the id the device's own list marks as current; fail unless exactly one is."""
+    return str(current_entry(device)["id"])

@@ -17,7 +17,16 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             metavar="URL",
             default=None,
             help="server under test, path prefix allowed (e.g. --base-url http://localhost:3000/api); "
-            f"default: ${ENV_BASE_URL}, else the suite starts the reference server (python -m impl) itself",
+            f"default: ${ENV_BASE_URL}; with neither (nor --start-reference) the suite refuses to run (exit 2)",
+        ),
+    ),
+    (
+        ("--start-reference",),
+        dict(
+            action="store_true",
+            default=False,
+            help="check the reference server instead: the suite starts `python -m impl` on a free port with a "
+            "throw-away database and stops it afterwards; needs the reference installed (e.g. --start-reference)",
         ),
     ),
     (
@@ -108,6 +117,15 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             default=None,
             help="rules this implementation is known to fail, one `RULE-ID reason` per line; they show as "
             "XFAIL, and a listed rule that passes fails the run (e.g. --expect-failures known-gaps.txt)",
+        ),
+    ),
+    (
+        ("--require-complete",),
+        dict(
+            action="store_true",
+            default=False,
+            help="fail the run (exit 1) when a rule that counts at this level was skipped or only partly checked, "
+            "e.g. HARD-IDLE without --idle-timeout (e.g. --require-complete)",
         ),
     ),
     (

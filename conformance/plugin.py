@@ -13,9 +13,15 @@ Theory of operation:
 4. A rule FAILs if any of its tests failed (and it is neither WARN nor XFAIL),
    is ERROR if a test could not check it because a precondition belonging to
    another rule failed (conformance/preconditions.py), is SKIP if all its
-   tests skipped, and PASSes otherwise.
+   tests skipped, PARTial if some were skipped (the report says which, and
+   the option that turns each on), and PASSes otherwise. A check skipped as
+   "not applicable" (the Secure flag over plain HTTP) leaves nothing
+   unchecked and does not make a rule partial.
 5. The run exits 1 when a rule failed or is ERROR, or an --expect-failures
-   entry is stale (the rule passed) or names no rule; 2 when it could not run.
+   entry is stale (the rule passed) or names no rule, or, with
+   --require-complete, a rule that counts was skipped or partial; 2 when it
+   could not run: no target named, target unreachable, or the target does
+   not answer like this API.
 6. A failed test's "Likely cause" lines come from conformance/diagnoses.py:
    what the test recorded of a known mistake's evidence.
 
@@ -131,7 +137,16 @@ def rule_outcome(rule_id: str, tests: list[CheckRecord], level: str, expected: d
     if not ran:
         reasons = sorted({test.message for test in tests if test.message})
         return "skip", "; ".join(reasons)
+    unchecked = [test for test in tests if test.outcome == "skip" and not test.message.startswith(NOT_APPLICABLE)]
+    if unchecked:
+        parts = [f"{test.name} skipped: {test.message}" for test in unchecked]
+        return "partial", f"partly checked ({len(ran)} of {len(tests)} checks ran): " + "; ".join(parts)
     return "pass", ""
+
+
+# A check that does not apply to this target (what it checks cannot happen
+# here) skips with a reason starting so; nothing is left unchecked by it.
+NOT_APPLICABLE = "not applicable"
 
 
 def counts_as_failure(rule_id: str, level: str, expected: dict[str, str]) -> bool:
@@ -142,10 +157,11 @@ def counts_as_failure(rule_id: str, level: str, expected: dict[str, str]) -> boo
 
 
 def summary_line(summary: dict[str, int]) -> str:
-    """Return "21 passed, 1 failed, 2 warned, 3 skipped"; counts beyond the first two only when non-zero."""
+    """Return "21 passed, 1 failed, 2 partly checked, 3 skipped"; counts beyond the first two only when non-zero."""
     parts = [f"{summary['passed']} passed", f"{summary['failed']} failed"]
     for key, word in (
         ("errors", "not checked (precondition failed)"),
+        ("partial", "partly checked"),
         ("warned", "warned"),
         ("skipped", "skipped"),
         ("xfailed", "expected failures"),
@@ -165,6 +181,7 @@ class RunState:
     expected: dict[str, str]
     problems: list[str]
     json_report: str | None
+    require_complete: bool = False
     target: Target | None = None
     server: "ReferenceServer | None" = None
     tests: dict[str, CheckRecord] = field(default_factory=dict)
@@ -172,6 +189,8 @@ class RunState:
     # Worth saying, not failing the run: e.g. an expected failure never checked.
     notes: list[str] = field(default_factory=list)
     exit_code: int | None = None
+    # Writes a <property> of the JUnit report's <testsuite> (a no-op without --junit-xml).
+    record_suite_property: Any = None
 
 
 STATE = pytest.StashKey[RunState]()
@@ -226,11 +245,14 @@ def pytest_configure(config: pytest.Config) -> None:
         expected, problems = parse_expectations(text, option.expect_failures)
     base_url = option.base_url or os.environ.get(ENV_BASE_URL) or None
     if base_url:
+        if option.start_reference:
+            where = "--base-url" if option.base_url else f"${ENV_BASE_URL}"
+            raise pytest.UsageError(f"--start-reference and {where} both name a target: give one")
         try:
             Target(base_url)
         except ValueError as exc:
             raise pytest.UsageError(f"--base-url: {exc}") from None
-    config.stash[STATE] = RunState(level, selected, expected, problems, option.json_report)
+    config.stash[STATE] = RunState(level, selected, expected, problems, option.json_report, option.require_complete)
 
 
 def _pytest_strict(config: pytest.Config) -> bool:
@@ -260,6 +282,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     option = config.option
     base_url = option.base_url or os.environ.get(ENV_BASE_URL) or None
     touch_interval = option.touch_interval
+    if base_url is None and not option.start_reference:
+        # Never a target nobody named: a CI gate whose URL variable is unset
+        # must not go green by checking something else.
+        _exit_quietly(
+            config,
+            f"no target: pass --base-url URL (or set {ENV_BASE_URL}) to check a server, "
+            "or --start-reference to check the reference server",
+        )
     if base_url is None:
         touch_interval = _self_started_touch_interval(option)
         state.server = ReferenceServer(option, touch_interval)
@@ -281,14 +311,42 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     probe = Device(target, label="reachability check")
     try:
         probe.get("/me", cookie=None)
+        not_the_api = _not_the_api(target, probe)
     except TransportError:
         _exit_quietly(config, f"cannot reach {target.base_url}/: {target.log.items[-1].error}")
     finally:
         probe.close()
+    if not_the_api:
+        _exit_quietly(config, f"{target.base_url} does not answer like the sessions API: {not_the_api}")
     if not target.cookie_name_declared:
         target.cookie_name = _learn_cookie_name(target)
     target.log.clear()
     state.target = target
+
+
+# Statuses that say "no such endpoint here", whatever the server is.
+_NO_ENDPOINT = {404: "404 Not Found", 405: "405 Method Not Allowed", 501: "501 Not Implemented"}
+
+
+def _not_the_api(target: Target, probe: Device) -> str:
+    """Return why the target is not this API at all ("" if it may be), from two harmless requests.
+
+    POST /login (and /signup, unless --user says the target has none) with an
+    empty JSON object: the contract answers 400 and changes nothing. An HTML
+    page, or a status saying the endpoint does not exist, means the base URL
+    points at something else (a static file server, the wrong path prefix),
+    where 1,700 lines of failures would only hide that one fact.
+    """
+    paths = ["/login"] + (["/signup"] if target.signup_available else [])
+    for path in paths:
+        response = probe.post(path, json={}, cookie=None, follow_cookies=False)
+        content_type = response.headers.get("Content-Type", "")
+        what = f"POST {path} answered {_NO_ENDPOINT.get(response.status_code, response.status_code)}"
+        if response.status_code in _NO_ENDPOINT:
+            return f"{what} (is the base URL right, path prefix included?)"
+        if "html" in content_type.lower() or response.content.lstrip()[:1] == b"<":
+            return f"{what} with an HTML page, not JSON (is the base URL right, path prefix included?)"
+    return ""
 
 
 def _exit_quietly(config: pytest.Config, message: str) -> None:
@@ -426,8 +484,8 @@ class ReferenceServer:
                 self.stop()
                 tail = "".join(self.stderr_tail).strip()[-2000:]
                 message = (
-                    f"no --base-url given and the reference server did not start ({why}); "
-                    f"pass --base-url URL or set {ENV_BASE_URL}"
+                    f"--start-reference: the reference server did not start ({why}); "
+                    f"to check another server pass --base-url URL or set {ENV_BASE_URL}"
                 )
                 if tail:
                     message += "\n--- its stderr ---\n" + tail
@@ -506,6 +564,14 @@ def target(request: pytest.FixtureRequest) -> Target:
     if state.target is None:
         pytest.exit("the conformance target was not set up (was the run started with --collect-only?)", returncode=2)
     return state.target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _junit_rule_outcomes(request: pytest.FixtureRequest, record_testsuite_property: Any) -> None:
+    # Kept for the end of the run, when each rule's outcome is known.
+    state = request.config.stash.get(STATE, None)
+    if state is not None:
+        state.record_suite_property = record_testsuite_property
 
 
 @pytest.fixture(autouse=True)
@@ -645,7 +711,10 @@ def _failure_message(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(longrepr)
-    first = next((line for line in text.splitlines() if line.strip()), "failed")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        # A bare exception (StopIteration, KeyError()) has no message of its own.
+        first = crash.message.strip() if crash is not None and crash.message.strip() else "failed"
     head, sep, rest = first.partition(": ")
     if sep and " " not in head and (head.endswith("Error") or head.endswith("Exception") or head == "Failed"):
         first = rest
@@ -681,6 +750,8 @@ def _redact(state: RunState, text: str) -> str:
     return state.target.redact(text) if state.target is not None else text
 
 
+# Before the JUnit plugin's own sessionfinish, which writes the file.
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or session.config.option.collectonly:
@@ -708,11 +779,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             state.problems.append(
                 f"--expect-failures lists {rule_id} ({state.expected[rule_id]}) but it passed: remove the stale entry"
             )
-        elif rule_id in state.expected and outcome == "skip":
+        elif rule_id in state.expected and outcome in ("skip", "partial"):
             state.notes.append(
-                f"--expect-failures lists {rule_id}, but it was not checked ({message}): "
-                "nothing is known about that gap"
+                f"--expect-failures lists {rule_id}, but it was not {'fully ' if outcome == 'partial' else ''}"
+                f"checked ({message}): nothing is known about that gap"
             )
+        elif state.require_complete and outcome in ("skip", "partial") and counts_as_failure(
+            rule_id, state.level, state.expected
+        ):
+            how = "not checked" if outcome == "skip" else "only partly checked"
+            state.problems.append(f"--require-complete: {rule_id} was {how}: {message}")
+        if state.record_suite_property is not None:
+            state.record_suite_property(f"rule {rule_id}", f"{outcome}: {message}" if message else outcome)
+    incomplete = [
+        result["id"]
+        for result in state.results
+        if result["outcome"] in ("skip", "partial") and counts_as_failure(result["id"], state.level, state.expected)
+    ]
+    if incomplete and not state.require_complete:
+        state.notes.append(
+            f"not fully checked: {', '.join(incomplete)} (see above); --require-complete makes that fail the run"
+        )
+    if state.require_complete:
+        for rule_id in state.selected:
+            if rule_id not in by_rule and counts_as_failure(rule_id, state.level, state.expected):
+                state.problems.append(f"--require-complete: {rule_id} was not checked: no check of it ran")
     failed = any(result["outcome"] in ("fail", "error") for result in state.results)
     status = int(session.exitstatus)
     if status in (0, 1):
@@ -752,6 +843,7 @@ def _summary(state: RunState) -> dict[str, int]:
         "passed": counts["pass"],
         "failed": counts["fail"],
         "errors": counts["error"],
+        "partial": counts["partial"],
         "warned": counts["warn"],
         "skipped": counts["skip"],
         "xfailed": counts["xfail"],
@@ -778,8 +870,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write = terminalreporter.write_line
     terminalreporter.section(f"conformance: {state.target.base_url if state.target else '?'} (level {state.level})")
     width = max(len(result["id"]) for result in state.results)
-    marks = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "warn": "WARN", "skip": "SKIP", "xfail": "XFAIL"}
-    colours = {"pass": "green", "fail": "red", "error": "red", "warn": "yellow", "skip": "yellow", "xfail": "yellow"}
+    marks = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "warn": "WARN", "skip": "SKIP", "xfail": "XFAIL", "partial": "PART"}
+    colours = {"pass": "green", "fail": "red", "error": "red", "warn": "yellow", "skip": "yellow", "xfail": "yellow", "partial": "yellow"}
     for result in state.results:
         mark = marks[result["outcome"]]
         write(f"{mark:<5} {result['id']:<{width}}  {result['title']}", **{colours[result["outcome"]]: True})

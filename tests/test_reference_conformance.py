@@ -1,7 +1,7 @@
 """The reference server passes every rule of the contract, as the conformance suite checks it from outside.
 
-One run of `python -m conformance --level hardening` (about 40 s, most of it
-waiting timeouts out), which starts the reference itself (`python -m impl` on
+One run of `python -m conformance --start-reference --level hardening` (about
+40 s, most of it waiting timeouts out), which starts the reference itself (`python -m impl` on
 a temporary database, lastActiveAt refreshed every second) and is told short
 timeouts, so that HARD-IDLE and HARD-ABSOLUTE are checked rather than skipped.
 The self-started server gets the same timeouts from the suite.
@@ -36,11 +36,12 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     report = tmp_path_factory.mktemp("reference-conformance") / "report.json"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    # No target given: the suite starts the reference itself.
+    # The suite starts the reference itself, as asked.
     env.pop("CONFORMANCE_BASE_URL", None)
     proc = subprocess.run(
         [
             sys.executable, "-m", "conformance",
+            "--start-reference",
             "--level", "hardening",
             "--idle-timeout", str(IDLE_TIMEOUT),
             "--absolute-timeout", str(ABSOLUTE_TIMEOUT),

@@ -162,6 +162,9 @@ def test_unreachable_target_under_plain_pytest_exits_2(tmp_path, refused_url):
         ["--expect-failures", "/nonexistent/known-gaps.txt"],
         ["--base-url", "localhost:3000"],
         ["--strict", "--level", "core"],
+        ["--start-reference", "--base-url", "http://127.0.0.1:9"],
+        ["--rule", "EXT-RENAME"],
+        ["--rule", "EXT-*", "--level", "hardening"],
     ],
     ids=lambda argv: " ".join(argv),
 )
@@ -181,10 +184,10 @@ def test_help_documents_every_option_with_an_example(tmp_path):
     for flag in [
         "--base-url", "--level", "--strict", "--rule", "--list-rules", "--cookie-name", "--user",
         "--idle-timeout", "--absolute-timeout", "--touch-interval", "--https", "--expect-failures",
-        "--json-report", "--junit-xml",
+        "--json-report", "--junit-xml", "--start-reference", "--require-complete",
     ]:  # fmt: skip
         assert flag in result.stdout
-    assert result.stdout.count("e.g.") >= 13
+    assert result.stdout.count("e.g.") >= 15
 
 
 # --- outcomes against a server that fails everything -------------------------------------
@@ -249,7 +252,9 @@ def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
     assert "HTTP exchanges of this test" in output
     assert "#1 POST /prefix/signup" in output and "< 500" in output
     assert "FAIL  CORE-ME" in output and "\n0 passed, 1 failed\n" in output
-    assert report["summary"] == {"passed": 0, "failed": 1, "errors": 0, "warned": 0, "skipped": 0, "xfailed": 0}
+    assert report["summary"] == {
+        "passed": 0, "failed": 1, "errors": 0, "partial": 0, "warned": 0, "skipped": 0, "xfailed": 0
+    }
     assert all(test["outcome"] == "fail" and test["message"] for test in report["rules"][0]["tests"])
 
 
@@ -295,10 +300,11 @@ def test_junit_report_carries_rule_ids_and_lists_warnings_as_skipped(tmp_path, b
 # --- the self-started reference server ------------------------------------------------------
 
 
-def test_suite_starts_the_reference_server_when_no_base_url(tmp_path):
+def test_suite_starts_the_reference_server_when_asked(tmp_path):
     (tmp_path / "gaps.txt").write_text("CORE-ME  listed although it passes\n")
     path = tmp_path / "report.json"
-    argv = ["--rule", "CORE-ME", "--json-report", str(path), "--expect-failures", str(tmp_path / "gaps.txt")]
+    argv = ["--start-reference", "--rule", "CORE-ME", "--json-report", str(path)]
+    argv += ["--expect-failures", str(tmp_path / "gaps.txt")]
     result = _suite(argv, tmp_path)
     report = json.loads(path.read_text())
     assert report["target"].startswith("http://127.0.0.1:")

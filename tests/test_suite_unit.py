@@ -308,7 +308,6 @@ def _records(*outcomes):
     "rule_id, outcomes, level, expected, result",
     [
         ("CORE-ME", ["pass", "pass"], "core", {}, "pass"),
-        ("CORE-ME", ["pass", "skip"], "core", {}, "pass"),
         ("CORE-ME", ["skip", "skip"], "core", {}, "skip"),
         ("CORE-ME", ["pass", "fail"], "core", {}, "fail"),
         ("CORE-ME", ["pass", "fail"], "hardening", {}, "fail"),
@@ -323,10 +322,25 @@ def _records(*outcomes):
         ("HARD-CSRF", ["precondition"], "core", {}, "warn"),
         ("HARD-CSRF", ["precondition"], "hardening", {"HARD-CSRF": "known"}, "xfail"),
         ("CORE-EX2", ["precondition", "skip"], "core", {}, "error"),
+        ("CORE-LIST", ["pass", "skip"], "core", {}, "partial"),
+        ("CORE-LIST", ["fail", "skip"], "core", {}, "fail"),
+        ("HARD-IDLE", ["skip", "skip"], "hardening", {}, "skip"),
     ],
 )
 def test_rule_outcome_aggregation(rule_id, outcomes, level, expected, result):
     assert rule_outcome(rule_id, _records(*outcomes), level, expected)[0] == result
+
+
+def test_partly_checked_rule_names_each_skipped_check_and_why():
+    outcome, message = rule_outcome("CORE-LIST", _records("pass", "skip", "pass"), "core", {})
+    assert outcome == "partial"
+    assert message == "partly checked (2 of 3 checks ran): test_1 skipped: why 1"
+
+
+def test_check_that_does_not_apply_leaves_the_rule_complete():
+    records = _records("pass", "pass")
+    records.append(CheckRecord("test_secure", "HARD-COOKIE", "skip", "not applicable: plain HTTP"))
+    assert rule_outcome("HARD-COOKIE", records, "hardening", {}) == ("pass", "")
 
 
 def test_rule_outcome_message_names_the_first_failing_test():
@@ -340,8 +354,8 @@ def test_expected_failure_message_puts_the_failure_before_the_reason():
 
 
 def test_summary_line_shows_extra_counts_only_when_nonzero():
-    counts = {"passed": 21, "failed": 1, "warned": 2, "skipped": 3, "xfailed": 0}
-    assert summary_line(counts) == "21 passed, 1 failed, 2 warned, 3 skipped"
+    counts = {"passed": 21, "failed": 1, "partial": 2, "warned": 2, "skipped": 3, "xfailed": 0}
+    assert summary_line(counts) == "21 passed, 1 failed, 2 partly checked, 2 warned, 3 skipped"
     assert summary_line(dict.fromkeys(counts, 0)) == "0 passed, 0 failed"
     assert summary_line({**counts, "errors": 1}) == (
         "21 passed, 1 failed, 1 not checked (precondition failed), 2 warned, 3 skipped"

@@ -18,7 +18,7 @@ BUSY_STEP = 0.3
 
 
 def _own_entry(device):
-    return next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    return expect.current_entry(device)
 
 
 def _entry(observer, session_id):

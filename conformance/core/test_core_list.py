@@ -155,7 +155,7 @@ def test_device_names_come_from_a_real_user_agent_parser(new_user, new_device, p
     for header in pair:
         device = new_device()
         expect.status(device.login(user.email, user.password, headers={"User-Agent": header}), 200)
-        own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+        own = expect.current_entry(device)
         names.append(str(own.get("deviceName")))
     assert names[0] != names[1], (
         f"two different browsers got the same deviceName {names[0]!r}: the contract asks for names made "
@@ -166,7 +166,7 @@ def test_device_names_come_from_a_real_user_agent_parser(new_user, new_device, p
 @pytest.mark.parametrize("agent", AGENTS, ids=[agent.key for agent in AGENTS])
 def test_device_name_names_browser_and_os(new_user, login, agent):
     device = login(new_user(), agent)
-    own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    own = expect.current_entry(device)
     name = str(own.get("deviceName"))
     assert agent.browser in name.lower() and any(word in name.lower() for word in agent.os), (
         f"deviceName for {agent.key} must read \"<browser> on <OS or device>\" naming {agent.browser!r} and "
@@ -178,7 +178,7 @@ def test_device_name_names_browser_and_os(new_user, login, agent):
 def test_device_name_of_unknown_agent_reads_unknown(new_user, new_device, header):
     user, device = new_user(), new_device()
     expect.status(device.login(user.email, user.password, headers={"User-Agent": header}), 200)
-    own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    own = expect.current_entry(device)
     name = str(own.get("deviceName"))
     assert "unknown browser" in name.lower() and "unknown os" in name.lower(), (
         f"a User-Agent no parser knows must read \"Unknown browser on Unknown OS\", got {name!r}"
@@ -212,7 +212,7 @@ def test_list_ip_ignores_spoofed_forwarded_for(new_user, new_device):
     spoofed = "203.0.113.77"
     headers = {"X-Forwarded-For": spoofed, "X-Real-IP": spoofed, "Forwarded": f"for={spoofed}"}
     expect.status(device.login(user.email, user.password, headers=headers), 200)
-    own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    own = expect.current_entry(device)
     assert own.get("ip") != spoofed, (
         "the listed ip is the address the client claimed in X-Forwarded-For; it may be believed only from a "
         "trusted proxy (unless the suite itself runs on an address the target trusts as a proxy)"
@@ -221,7 +221,7 @@ def test_list_ip_ignores_spoofed_forwarded_for(new_user, new_device):
 
 def test_list_timestamps_are_iso_8601_in_utc(new_user, login):
     device = login(new_user())
-    own = next(entry for entry in expect.session_list(device) if entry.get("isCurrent") is True)
+    own = expect.current_entry(device)
     now = datetime.now(timezone.utc)
     for name in ("createdAt", "lastActiveAt"):
         stamp = parse_timestamp(own.get(name))

@@ -43,5 +43,7 @@ def test_session_cookie_has_a_lifetime(login_cookie):
 
 def test_session_cookie_is_secure_over_https(login_cookie, target):
     if not target.https:
-        pytest.skip("the target is not declared as served over TLS: pass --https (or an https:// base URL)")
+        pytest.skip(
+            "not applicable: the target is not declared as served over TLS (if it is, pass --https or an https:// URL)"
+        )
     assert "secure" in login_cookie, "a site served over HTTPS must mark its session cookie Secure"

@@ -19,7 +19,7 @@
 //   - device names come from a small hand-written User-Agent matcher, where the
 //     contract asks for a real UA parser (CORE-LIST).
 //
-// Usage: node server.js [--host 127.0.0.1] [--port 3000] [--touch-interval 60] [--scrypt-cost 16384]
+// Usage: node server.js [--host 127.0.0.1] [--port 3001] [--touch-interval 60] [--scrypt-cost 16384]
 // The first line on stdout is `listening on http://HOST:PORT`, once the port accepts connections.
 
 "use strict";
@@ -33,7 +33,7 @@ const { parseArgs } = require("node:util");
 const USAGE = `usage: node server.js [--host HOST] [--port PORT] [--touch-interval S] [--scrypt-cost N]
 
   --host HOST          address to listen on (default 127.0.0.1)
-  --port PORT          port; 0 picks a free one (default 3000)
+  --port PORT          port; 0 picks a free one (default 3001, beside the reference on 3000)
   --touch-interval S   at most one lastActiveAt refresh per session per S seconds (default 60)
   --scrypt-cost N      scrypt N (power of two) for new password hashes (default 16384)
 
@@ -52,7 +52,7 @@ function readSettings(argv) {
       args: argv,
       options: {
         host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string", default: "3000" },
+        port: { type: "string", default: "3001" },
         "touch-interval": { type: "string", default: "60" },
         "scrypt-cost": { type: "string", default: "16384" },
         "idle-timeout": { type: "string" },

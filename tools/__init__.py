@@ -1,0 +1,1 @@
+"""Maintenance commands for the repository (run with python -m tools.<name>)."""
