@@ -358,7 +358,7 @@ def test_summary_line_shows_extra_counts_only_when_nonzero():
     assert summary_line(counts) == "21 passed, 1 failed, 2 partly checked, 2 warned, 3 skipped"
     assert summary_line(dict.fromkeys(counts, 0)) == "0 passed, 0 failed"
     assert summary_line({**counts, "errors": 1}) == (
-        "21 passed, 1 failed, 1 not checked (precondition failed), 2 warned, 3 skipped"
+        "21 passed, 1 failed, 1 not checked (precondition failed), 2 partly checked, 2 warned, 3 skipped"
     )
 
 
