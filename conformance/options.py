@@ -23,10 +23,11 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (
         ("--level",),
         dict(
-            choices=[rules.CORE, rules.HARDENING],
+            choices=list(rules.LEVELS),
             default=None,
             help="core (default): MUST rules decide the exit code, hardening failures show as WARN; "
-            "hardening: the HARD-* (SHOULD) rules count too (e.g. --level hardening)",
+            "hardening: the HARD-* (SHOULD) rules count too; extensions: the EXT-* (MAY) rules run and "
+            "count as well (e.g. --level hardening)",
         ),
     ),
     (

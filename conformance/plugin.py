@@ -3,9 +3,10 @@
 Theory of operation:
 
 1. Every test carries exactly one `@pytest.mark.rule("ID")`; its level comes from
-   the ID's prefix (CORE-* is core, HARD-* is hardening).
-2. `--rule` deselects tests of other rules; `--level` never deselects: at level
-   core the hardening tests still run, and their failures become WARN.
+   the ID's prefix (CORE-* is core, HARD-* is hardening, EXT-* is extensions).
+2. `--rule` deselects tests of other rules. `--level` deselects only the
+   extensions (EXT-*, MAY), which run at level extensions alone: at level core
+   the hardening tests still run, and their failures become WARN.
 3. A failure that does not count (WARN, or XFAIL from --expect-failures) is turned
    into an xfailed report, so pytest's exit status, its terminal line and JUnit
    all treat it as not-a-failure; the suite keeps the original message.
@@ -170,14 +171,14 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "rule(id): the contract rule (CORE-… or HARD-…) this test checks")
+    config.addinivalue_line("markers", "rule(id): the contract rule (CORE-…, HARD-… or EXT-…) this test checks")
     option = config.option
     level = option.level or rules.CORE
     # pytest's own --strict (strict mode) is read as the suite's --strict too.
     if option.level is None and _pytest_strict(config):
         level = rules.HARDENING
     try:
-        selected = rules.select(option.rule)
+        selected = rules.select(option.rule, level)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     for spec in option.user:

@@ -36,6 +36,7 @@ import pytest
 from conformance import rules
 
 from .broken_servers import CONTROL, VARIANTS, Variant, serve_variant
+from .test_suite_layout import RULES_AWAITING_TESTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST_FILE = Path(__file__).resolve().parent / "BROKEN_SERVERS.md"
@@ -82,9 +83,11 @@ def suite_args(variant: Variant) -> list[str]:
     if variant.breaks:
         selection = ["--rule", "CORE-*"]
         for rule_id in variant.breaks:
-            if rules.level_of(rule_id) == rules.HARDENING:
+            if rules.level_of(rule_id) != rules.CORE:
                 selection += ["--rule", rule_id]
-    return ["--level", "hardening", *selection, *variant.declarations()]
+    levels = {rules.level_of(rule_id) for rule_id in variant.breaks}
+    level = rules.EXTENSIONS if rules.EXTENSIONS in levels else rules.HARDENING
+    return ["--level", level, *selection, *variant.declarations()]
 
 
 def suite_env(pycache: Path) -> dict[str, str]:
@@ -162,7 +165,10 @@ def runs() -> dict[str, Run]:
 
 def test_reference_under_the_same_harness_passes_every_rule(runs):
     run = runs[CONTROL.id]
-    problems = [rule_id for rule_id in rules.RULES if run.outcomes.get(rule_id, ("missing",))[0] != "pass"]
+    # The control runs at --level hardening; rules whose checks are still being
+    # written have no result yet (tests/test_suite_layout.py keeps that list honest).
+    checked = [rule_id for rule_id in rules.select([], rules.HARDENING) if rule_id not in RULES_AWAITING_TESTS]
+    problems = [rule_id for rule_id in checked if run.outcomes.get(rule_id, ("missing",))[0] != "pass"]
     assert not problems and run.exit_code == 0, (
         f"the unbroken reference, served as the variants are, does not pass {problems}:\n{run.explain()}"
     )
@@ -203,14 +209,28 @@ def _listed_variants() -> dict[str, tuple[list[str], str]]:
     for line in LIST_FILE.read_text(encoding="utf-8").splitlines():
         match = re.fullmatch(r"\|\s*`([a-z0-9-]+)`\s*\|([^|]*)\|(.*)\|\s*", line)
         if match:
-            rule_ids = re.findall(r"(?:CORE|HARD)-[A-Z0-9-]+", match.group(2))
+            rule_ids = re.findall(r"(?:CORE|HARD|EXT)-[A-Z0-9-]+", match.group(2))
             listed[match.group(1)] = (rule_ids, match.group(3).strip())
     return listed
 
 
-def test_every_rule_is_broken_by_a_variant_the_suite_catches():
+def _every_rule() -> list[Any]:
+    return [
+        pytest.param(
+            rule_id,
+            id=rule_id,
+            marks=[pytest.mark.xfail(strict=True, reason=RULES_AWAITING_TESTS[rule_id])]
+            if rule_id in RULES_AWAITING_TESTS
+            else [],
+        )
+        for rule_id in rules.RULES
+    ]
+
+
+@pytest.mark.parametrize("rule_id", _every_rule())
+def test_every_rule_is_broken_by_a_variant_the_suite_catches(rule_id):
     caught = {rule_id for v in VARIANTS if v.id not in SUITE_GAPS for rule_id in v.breaks}
-    assert set(rules.RULES) - caught == set()
+    assert rule_id in caught, f"no variant in tests/broken_servers.py breaks {rule_id}"
 
 
 def test_variants_break_only_known_rules_and_gaps_name_variants():

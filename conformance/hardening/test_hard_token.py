@@ -1,10 +1,9 @@
-"""HARD-TOKEN, HARD-FIXATION, HARD-PUBLIC-ID: tokens are long, random, unguessable, fresh and never shown."""
+"""HARD-TOKEN: session tokens are long, random, meaningless when decoded and kept out of sight."""
 
 import base64
 import binascii
 import math
 import re
-import secrets
 import struct
 import time
 from datetime import datetime, timezone
@@ -140,63 +139,3 @@ def test_token_with_one_char_changed_gets_401(new_user, login):
         device.target.redact.add(forged)
         expect.error(device.me(cookie=forged, follow_cookies=False), 401, why=f"token changed at character {position}")
     expect.alive(device)
-
-
-@pytest.mark.rule("HARD-FIXATION")
-def test_login_never_adopts_a_planted_session_cookie(new_user, new_device):
-    user, device = new_user(), new_device()
-    planted = secrets.token_urlsafe(32)
-    expect.status(device.login(user.email, user.password, cookie=planted), 200)
-    assert device.token and device.token != planted, "login adopted the session cookie it was sent"
-    expect.dead(device, planted, why="the planted value must not have become a session")
-
-
-@pytest.mark.rule("HARD-FIXATION")
-def test_login_replaces_a_live_planted_session(new_user, login, new_device):
-    attacker_user, victim_user = new_user(), new_user()
-    planted = login(attacker_user).token
-    victim = new_device()
-    expect.status(victim.login(victim_user.email, victim_user.password, cookie=planted), 200)
-    assert victim.token and victim.token != planted, "login kept the session cookie it was sent"
-    response = victim.me(cookie=planted, follow_cookies=False)
-    if response.status_code == 200:
-        body = expect.body_json(response)
-        assert str(body.get("id")) != victim_user.id, "the planted token now authenticates as the user who logged in"
-    me = expect.alive(victim)
-    assert str(me.get("id")) == victim_user.id, "the fresh token must belong to the user who logged in"
-
-
-@pytest.mark.rule("HARD-FIXATION")
-def test_login_from_a_logged_in_device_issues_a_fresh_token(new_user, login):
-    user = new_user()
-    device = login(user)
-    old = device.token
-    expect.status(device.login(user.email, user.password), 200)
-    assert device.token and device.token != old, "a second login on the same device must issue a fresh token"
-
-
-@pytest.mark.rule("HARD-PUBLIC-ID")
-def test_listed_session_ids_are_not_tokens(new_user, login):
-    user = new_user()
-    devices = [login(user), login(user)]
-    tokens = [device.token for device in devices]
-    for entry in expect.session_list(devices[0]):
-        session_id = str(entry["id"])
-        for token in tokens:
-            assert session_id != token, "the session list hands out a session token as its id"
-            assert token not in session_id, "a listed session id contains a session token"
-            assert len(session_id) < 8 or session_id not in token, "a listed session id is a piece of a session token"
-        for name, value in entry.items():
-            for token in tokens:
-                assert token not in str(value), f"the session list shows a session token in {name!r}"
-
-
-@pytest.mark.rule("HARD-PUBLIC-ID")
-def test_listed_id_of_other_session_is_no_credential(new_user, login, new_device):
-    user = new_user()
-    device, other = login(user), login(user)
-    other_id = expect.current_id(other)
-    expect.error(new_device().me(cookie=other_id), 401, why="a listed session id must not work as a cookie")
-    expect.alive(device)
-
-

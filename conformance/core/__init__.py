@@ -1,0 +1,1 @@
+"""CORE-* checks: what the lesson teaches (MUST); one file per rule."""
