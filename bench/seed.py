@@ -3,7 +3,7 @@
 Logging in through HTTP costs one scrypt per session (~60 ms), so a million
 sessions would take hours; the benchmark writes the rows straight into the
 SQLite file instead, before the server starts. The schema is the server's own
-(impl.store.SqliteStore applies it), and every row looks like one a login
+(impl.store.sqlite.SqliteStore applies it), and every row looks like one a login
 writes: token_hash is the SHA-256 of a real random token, ids come from
 `secrets`, device names from the server's own UA parser, timestamps in ms.
 All rows of one Seeder go in one transaction, with executemany.
@@ -25,7 +25,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from impl import devices  # noqa: E402  (the bench may import impl; the conformance suite may not)
-from impl.store import SqliteStore  # noqa: E402
+from impl.store.sqlite import SqliteStore  # noqa: E402
 
 # Real browsers' User-Agents: each row gets one, and the device name the server would give it.
 USER_AGENTS = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials, NotAuthenticated
 from .passwords import PasswordHasher
 from .sessions import LOGIN_FAILED, PASSWORD_CHANGED, Client, Session, SessionManager, new_token
-from .store import Event, Store
+from .store import Store
 from .throttle import Throttle
 
 MIN_PASSWORD = 8

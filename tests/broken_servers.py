@@ -31,6 +31,7 @@ import json
 import logging
 import secrets
 import socketserver
+import sqlite3
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -42,11 +43,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import bottle
 
 from impl import Config, create_app
-from impl import devices
 from impl.accounts import User, validate_email, validate_password
 from impl.errors import BadRequest, Conflict, InvalidCredentials
-from impl.sessions import Session, hash_token, is_well_formed_token
-from impl.store import Cutoffs, UserRow
+from impl.sessions import LOGIN, LOGOUT, Client, Session, hash_token, is_well_formed_token
+from impl.store import Cutoffs, Event, NewSession, Outcome, UserRow
 from impl.web import session_cookie
 
 from .conftest import FAST
@@ -223,18 +223,30 @@ def set_cookie_token(headers: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def sql(store: Any) -> sqlite3.Connection:
+    """Open a connection of the variant's own on the reference's SQLite file (autocommit).
+
+    A broken server may do what the store's verbs never would: it does so in
+    SQL of its own, as a buggy implementation would, not through the store's
+    private parts.
+    """
+    return sqlite3.connect(store.path, isolation_level=None, timeout=5)
+
+
 def owner_of(store: Any, public_id: str) -> str | None:
     """Return the user id owning the session with this public id, whoever asks."""
-    row = store._conn().execute("SELECT user_id FROM sessions WHERE id = ?", (public_id,)).fetchone()
+    with contextlib.closing(sql(store)) as conn:
+        row = conn.execute("SELECT user_id FROM sessions WHERE id = ?", (public_id,)).fetchone()
     return row[0] if row else None
 
 
-def start_session(sessions: Any, user_id: str, ip: str, user_agent: str | None, token: str, public_id: str) -> str:
+def start_session(sessions: Any, user_id: str, client: Client, token: str, public_id: str) -> str:
     """Store a new session as the reference's SessionManager.start does, with the token and id given."""
-    ua = devices.clip_user_agent(user_agent)
-    sessions.store.add_session(
-        hash_token_any(token), public_id, user_id, ip, ua, devices.device_name(ua), sessions._now_ms()
-    )
+    now_ms = sessions.now_ms()
+    name = client.device_name
+    new = NewSession(hash_token_any(token), public_id, user_id, client.ip, client.user_agent, name, False, now_ms)
+    event = Event(LOGIN, now_ms, client.ip, name, new_device=False)
+    sessions.store.add_session(new, sessions.config.max_sessions_per_user, sessions.cutoffs(now_ms), event)
     return token
 
 
@@ -250,25 +262,25 @@ def replace_token_policy(sessions: Any, make_token: Callable[[], str]) -> None:
     start, authenticate and end as the reference does them, minus the shape check.
     """
 
-    def start(user_id: str, ip: str, user_agent: str | None) -> str:
-        return start_session(sessions, user_id, ip, user_agent, make_token(), secrets.token_urlsafe(16))
+    def start(user_id: str, client: Client) -> str:
+        return start_session(sessions, user_id, client, make_token(), secrets.token_urlsafe(16))
 
     def authenticate(token: str | None) -> Session | None:
         if not token or len(token) > 4096:
             return None
         token_hash = hash_token_any(token)
-        now_ms = sessions._now_ms()
-        cutoffs = sessions._cutoffs(now_ms)
+        now_ms = sessions.now_ms()
+        cutoffs = sessions.cutoffs(now_ms)
         row = sessions.store.find_session(token_hash, cutoffs)
         if row is None:
             return None
         stale_before = now_ms - int(sessions.config.touch_interval * 1000)
-        if row.last_active_at < stale_before and sessions._touch(token_hash, now_ms, stale_before, cutoffs):
+        if row.last_active_at < stale_before and sessions.store.touch_session(token_hash, now_ms, stale_before, cutoffs):
             row = row._replace(last_active_at=now_ms)
         return Session.from_row(row, token_hash)
 
-    def end(token: str | None) -> bool:
-        return bool(token) and sessions.store.delete_session_by_token(hash_token_any(token))
+    def end(token: str | None, client: Client) -> bool:
+        return bool(token) and sessions.store.logout(hash_token_any(token), sessions.cutoffs(), sessions.event(LOGOUT, client))
 
     sessions.start, sessions.authenticate, sessions.end = start, authenticate, end
 
@@ -278,9 +290,8 @@ def name_devices(app: Any, name_for: Callable[[str], str]) -> Any:
     store = app.services.store
     add_session = store.add_session
 
-    def add_named(token_hash: bytes, public_id: str, user_id: str, ip: str, user_agent: str, *rest: Any) -> None:
-        _, now_ms = rest
-        add_session(token_hash, public_id, user_id, ip, user_agent, name_for(user_agent), now_ms)
+    def add_named(session: NewSession, *rest: Any) -> None:
+        add_session(session._replace(device_name=name_for(session.user_agent)), *rest)
 
     store.add_session = add_named
     return app
@@ -331,14 +342,11 @@ def _signup_duplicate_case_sensitive(app: Any) -> WsgiApp:
         return user
 
     def find_user_lower_cased(key: str) -> UserRow | None:
-        row = (
-            store._conn()
-            .execute(
+        with contextlib.closing(sql(store)) as conn:
+            row = conn.execute(
                 "SELECT id, email, password_hash FROM users WHERE lower(email_key) = ? ORDER BY created_at LIMIT 1",
                 (key,),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         return UserRow(*row) if row else None
 
     accounts.signup = signup_keyed_as_typed
@@ -391,11 +399,11 @@ def _login_email_case_sensitive(app: Any) -> WsgiApp:
     accounts = app.services.accounts
     check = accounts.check_credentials
 
-    def check_as_typed(email: str, password: str) -> Any:
+    def check_as_typed(email: str, password: str, client: Client) -> Any:
         # Keys are stored lower-cased, so a look-up as typed finds only lower-case input.
         if email.strip() != email.strip().lower():
             raise InvalidCredentials()
-        return check(email, password)
+        return check(email, password, client)
 
     accounts.check_credentials = check_as_typed
     return app
@@ -410,7 +418,7 @@ def _login_email_case_sensitive(app: Any) -> WsgiApp:
     "the classic: logout clears the cookie in the browser but never ends the session on the server",
 )
 def _logout_keeps_session(app: Any) -> WsgiApp:
-    app.services.sessions.end = lambda token: False
+    app.services.sessions.end = lambda token, client: False
     return app
 
 
@@ -436,12 +444,12 @@ def _logout_keeps_cookie(app: Any) -> WsgiApp:
 def _logout_ends_all_sessions(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def end_every_session(token: str | None) -> bool:
+    def end_every_session(token: str | None, client: Client) -> bool:
         current = sessions.authenticate(token)
         if current is None:
             return False
-        # Every session of the user: none has an empty token hash.
-        sessions.store.delete_other_sessions(current.user_id, b"", sessions._cutoffs(sessions._now_ms()))
+        with contextlib.closing(sql(sessions.store)) as conn:
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (current.user_id,))
         return True
 
     sessions.end = end_every_session
@@ -581,12 +589,12 @@ def _last_active_before_created(app: Any) -> WsgiApp:
     add_session = store.add_session
     back_ms = int(TOUCH_INTERVAL * 1000)
 
-    def add_backdated(token_hash: bytes, *args: Any) -> None:
-        add_session(token_hash, *args)
-        now_ms = args[-1]
-        store._conn().execute(
-            "UPDATE sessions SET last_active_at = ? WHERE token_hash = ?", (now_ms - back_ms, token_hash)
-        )
+    def add_backdated(session: NewSession, *args: Any) -> None:
+        add_session(session, *args)
+        with contextlib.closing(sql(store)) as conn:
+            conn.execute(
+                "UPDATE sessions SET last_active_at = ? WHERE token_hash = ?", (session.now - back_ms, session.token_hash)
+            )
 
     store.add_session = add_backdated
     return app
@@ -603,11 +611,12 @@ def _last_active_before_created(app: Any) -> WsgiApp:
 def _revoke_idor(app: Any) -> WsgiApp:
     store = app.services.store
 
-    def delete_anyones(user_id: str, public_id: str, cutoffs: Cutoffs) -> bool:
-        with store._write(durable=True) as conn:
-            return conn.execute("DELETE FROM sessions WHERE id = ?", (public_id,)).rowcount > 0
+    def delete_anyones(caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
+        with contextlib.closing(sql(store)) as conn:
+            deleted = conn.execute("DELETE FROM sessions WHERE id = ?", (public_id,)).rowcount
+        return Outcome.DONE if deleted else Outcome.NOT_FOUND
 
-    store.delete_session = delete_anyones
+    store.revoke_session = delete_anyones
     return app
 
 
@@ -644,7 +653,8 @@ def _revoke_current_allowed(app: Any) -> WsgiApp:
             current = sessions.authenticate(session_cookie(environ))
             public_id = environ["PATH_INFO"][len("/me/sessions/") :]
             if current is not None and public_id == current.id:
-                store.delete_session(current.user_id, public_id, sessions._cutoffs(sessions._now_ms()))
+                with contextlib.closing(sql(store)) as conn:
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (public_id,))
                 return json_answer("200 OK", {"message": "Session revoked."})
         return status, headers, body
 
@@ -661,11 +671,11 @@ def _revoke_only_unlists(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     hidden = HiddenSessions(sessions)
 
-    def revoke_from_list(user_id: str, public_id: str) -> bool:
-        if public_id not in {s.id for s in sessions.list_for_user(user_id)}:
-            return False
+    def revoke_from_list(current: Session, public_id: str, client: Client) -> Outcome:
+        if public_id not in {s.id for s in sessions.list_for_user(current.user_id)}:
+            return Outcome.NOT_FOUND
         hidden.hide(public_id)
-        return True
+        return Outcome.DONE
 
     sessions.revoke = revoke_from_list
     return app
@@ -684,7 +694,7 @@ def _revoke_all_clears_list_only(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     hidden = HiddenSessions(sessions)
 
-    def clear_list(current: Session) -> int:
+    def clear_list(current: Session, client: Client) -> int:
         others = [s.id for s in sessions.list_for_user(current.user_id) if s.id != current.id]
         for public_id in others:
             hidden.hide(public_id)
@@ -703,9 +713,9 @@ def _revoke_all_clears_list_only(app: Any) -> WsgiApp:
 def _revoke_all_keeps_newest_other(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def revoke_from_index_1(current: Session) -> int:
+    def revoke_from_index_1(current: Session, client: Client) -> int:
         others = [s for s in sessions.list_for_user(current.user_id) if s.id != current.id]
-        return sum(sessions.revoke(current.user_id, s.id) for s in others[1:])
+        return sum(sessions.revoke(current, s.id, client) is Outcome.DONE for s in others[1:])
 
     sessions.revoke_others = revoke_from_index_1
     return app
@@ -719,11 +729,11 @@ def _revoke_all_keeps_newest_other(app: Any) -> WsgiApp:
 def _revoke_all_every_user(app: Any) -> WsgiApp:
     store = app.services.store
 
-    def delete_all_but(user_id: str, keep_token_hash: bytes, cutoffs: Cutoffs) -> int:
-        with store._write(durable=True) as conn:
-            return conn.execute("DELETE FROM sessions WHERE token_hash != ?", (keep_token_hash,)).rowcount
+    def delete_all_but(caller: bytes, cutoffs: Cutoffs, event: Event) -> int:
+        with contextlib.closing(sql(store)) as conn:
+            return conn.execute("DELETE FROM sessions WHERE token_hash != ?", (caller,)).rowcount
 
-    store.delete_other_sessions = delete_all_but
+    store.revoke_other_sessions = delete_all_but
     return app
 
 
@@ -738,8 +748,8 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     start, authenticate, end = sessions.start, sessions.authenticate, sessions.end
     cache: dict[str, Session] = {}
 
-    def start_and_remember(user_id: str, ip: str, user_agent: str | None) -> str:
-        token = start(user_id, ip, user_agent)
+    def start_and_remember(user_id: str, client: Client) -> str:
+        token = start(user_id, client)
         session = authenticate(token)
         if session is not None:
             cache[token] = session
@@ -749,10 +759,10 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
         # The table is asked first (so activity is still recorded); memory is the fallback.
         return authenticate(token) or (cache.get(token) if token else None)
 
-    def end_and_forget(token: str | None) -> bool:
+    def end_and_forget(token: str | None, client: Client) -> bool:
         if token:
             cache.pop(token, None)
-        return end(token)
+        return end(token, client)
 
     sessions.start = start_and_remember
     sessions.authenticate = authenticate_from_memory_too
@@ -812,10 +822,10 @@ def _token_16_hex(app: Any) -> WsgiApp:
 def _token_time_prefixed(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, ip: str, user_agent: str | None) -> str:
+    def start(user_id: str, client: Client) -> str:
         payload = struct.pack(">I", int(sessions.clock())) + secrets.token_bytes(28)
         token = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return start_session(sessions, user_id, ip, user_agent, token, secrets.token_urlsafe(16))
+        return start_session(sessions, user_id, client, token, secrets.token_urlsafe(16))
 
     sessions.start = start
     return app
@@ -848,12 +858,13 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     start = sessions.start
 
-    def start_keeping_cookie(user_id: str, ip: str, user_agent: str | None) -> str:
+    def start_keeping_cookie(user_id: str, client: Client) -> str:
         planted = session_cookie(bottle.request.environ)
         if not planted or not is_well_formed_token(planted):
-            return start(user_id, ip, user_agent)
-        sessions.store.delete_session_by_token(hash_token(planted))
-        return start_session(sessions, user_id, ip, user_agent, planted, secrets.token_urlsafe(16))
+            return start(user_id, client)
+        with contextlib.closing(sql(sessions.store)) as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (hash_token(planted),))
+        return start_session(sessions, user_id, client, planted, secrets.token_urlsafe(16))
 
     sessions.start = start_keeping_cookie
     return app
@@ -870,9 +881,9 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
 def _list_id_is_token(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, ip: str, user_agent: str | None) -> str:
+    def start(user_id: str, client: Client) -> str:
         token = secrets.token_urlsafe(32)
-        return start_session(sessions, user_id, ip, user_agent, token, token)
+        return start_session(sessions, user_id, client, token, token)
 
     sessions.start = start
     return app
@@ -941,8 +952,8 @@ def _csrf_origin_prefix_match(app: Any) -> WsgiApp:
 )
 def _idle_timeout_ignored(app: Any) -> WsgiApp:
     sessions = app.services.sessions
-    cutoffs = sessions._cutoffs
-    sessions._cutoffs = lambda now_ms: Cutoffs(idle=0, absolute=cutoffs(now_ms).absolute)
+    cutoffs = sessions.cutoffs
+    sessions.cutoffs = lambda now_ms=None: Cutoffs(idle=0, absolute=cutoffs(now_ms).absolute)
     return app
 
 
@@ -954,8 +965,8 @@ def _idle_timeout_ignored(app: Any) -> WsgiApp:
 )
 def _absolute_timeout_ignored(app: Any) -> WsgiApp:
     sessions = app.services.sessions
-    cutoffs = sessions._cutoffs
-    sessions._cutoffs = lambda now_ms: Cutoffs(idle=cutoffs(now_ms).idle, absolute=0)
+    cutoffs = sessions.cutoffs
+    sessions.cutoffs = lambda now_ms=None: Cutoffs(idle=cutoffs(now_ms).idle, absolute=0)
     return app
 
 
@@ -1015,10 +1026,10 @@ def _enum_no_such_user(app: Any) -> WsgiApp:
     accounts, store = app.services.accounts, app.services.store
     check = accounts.check_credentials
 
-    def check_telling(email: str, password: str) -> Any:
+    def check_telling(email: str, password: str, client: Client) -> Any:
         if store.find_user(email.strip().lower()) is None:
             raise InvalidCredentials("No such user.")
-        return check(email, password)
+        return check(email, password, client)
 
     accounts.check_credentials = check_telling
     return app

@@ -18,7 +18,7 @@ from impl.sessions import Client, SessionManager, hash_token, new_token
 from impl.store import Cutoffs, Event, Outcome, Store, open_store
 from impl.store.base import EXPIRED, LOGGED_OUT, PASSWORD_CHANGED, REVOKED
 
-from .conftest import CHROME_MAC, FakeClock
+from .conftest import CHROME_MAC
 from .store_backends import BACKENDS
 
 FIREFOX_WIN = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -371,7 +371,7 @@ def test_events_are_the_users_own_newest_first_and_page_by_id(manager, store):
 
 
 def test_ending_actions_write_their_event_in_the_same_step(manager, store):
-    keep, other, last = login(manager), login(manager), login(manager)
+    keep, other, _ = login(manager), login(manager), login(manager)
     me = manager.authenticate(keep)
     other_id = manager.authenticate(other).id
     manager.revoke(me, other_id, HERE)

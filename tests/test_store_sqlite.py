@@ -16,7 +16,7 @@ from impl.sessions import Client, SessionManager, hash_token
 from impl.store import StoreBusy, StoreUnavailable
 from impl.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
-from .conftest import CHROME_MAC, FAST, Client as WsgiClient, FakeClock
+from .conftest import CHROME_MAC, FAST, Client as WsgiClient
 
 HERE = Client.of("127.0.0.1", CHROME_MAC)
 
