@@ -571,6 +571,12 @@ def login(new_device: Any) -> Any:
 
 
 @pytest.fixture
+def suite_level(request: pytest.FixtureRequest) -> str:
+    """The level this run checks at: core, hardening or extensions."""
+    return _state(request.config).level
+
+
+@pytest.fixture
 def agents() -> list[Agent]:
     """The realistic User-Agents the suite simulates, in a fixed order."""
     return list(AGENTS)
