@@ -1,10 +1,11 @@
 """The reference server passes every rule of the contract, as the conformance suite checks it from outside.
 
-One run of `python -m conformance --level hardening` (about 40 s, most of it
+One run of `python -m conformance --level extensions` (about 55 s, most of it
 waiting timeouts out), which starts the reference itself (`python -m impl` on
 a temporary database, lastActiveAt refreshed every second) and is told short
-timeouts, so that HARD-IDLE and HARD-ABSOLUTE are checked rather than skipped.
-The self-started server gets the same timeouts from the suite.
+timeouts, so that HARD-IDLE, HARD-ABSOLUTE and EXT-REASON's "expired" are
+checked rather than skipped. The self-started server gets the same timeouts
+from the suite. Every rule of the contract, CORE, HARD and EXT, must pass.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ RUN_TIMEOUT = 300
 
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the suite at --level hardening on a reference server it starts; return the exit code and report."""
+    """Run the suite at --level extensions on a reference server it starts; return the exit code and report."""
     report = tmp_path_factory.mktemp("reference-conformance") / "report.json"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -41,7 +42,7 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proc = subprocess.run(
         [
             sys.executable, "-m", "conformance",
-            "--level", "hardening",
+            "--level", "extensions",
             "--idle-timeout", str(IDLE_TIMEOUT),
             "--absolute-timeout", str(ABSOLUTE_TIMEOUT),
             "--json-report", str(report),
@@ -74,7 +75,7 @@ def _rule_params() -> list[Any]:
             if rule_id in RULES_AWAITING_TESTS
             else [],
         )
-        for rule_id in rules.select([], rules.HARDENING)
+        for rule_id in rules.select([], rules.EXTENSIONS)
     ]
 
 
@@ -87,3 +88,15 @@ def test_reference_passes_rule(reference_run, rule_id):
     assert result["outcome"] == "pass", (
         f"{rule_id} ({result['title']}) is {result['outcome'].upper()}: {result['message']}\n" + "\n".join(failing)
     )
+
+
+def test_reference_run_checks_every_rule_of_the_contract(reference_run):
+    assert {result["id"] for result in reference_run["report"]["rules"]} == set(rules.RULES)
+    assert reference_run["report"]["level"] == rules.EXTENSIONS
+
+
+def test_reference_run_waits_out_the_expired_reason(reference_run):
+    # Told the timeouts, the suite checks EXT-REASON's "expired" instead of skipping it.
+    results = {result["id"]: result for result in reference_run["report"]["rules"]}
+    outcomes = {test["name"]: test["outcome"] for test in results["EXT-REASON"]["tests"]}
+    assert outcomes.get("test_expired_session_says_expired") == "pass", outcomes
