@@ -520,6 +520,16 @@ def signup_available(target: Target) -> None:
 
 
 @pytest.fixture
+def own_accounts(target: Target) -> None:
+    """Skip the test when the run uses --user accounts: it changes passwords, locks accounts or counts their history."""
+    if target.users:
+        pytest.skip(
+            "needs accounts the suite signs up itself (it changes passwords, locks accounts out or counts "
+            "an account's whole history): not run on --user accounts"
+        )
+
+
+@pytest.fixture
 def new_user(target: Target, new_device: Any) -> Any:
     """Return a factory of users: new_user() signs up a random account, or hands out a --user account."""
     handed_out = 0

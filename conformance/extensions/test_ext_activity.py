@@ -147,7 +147,7 @@ def test_rename_writes_one_session_renamed_event(new_user, login, agents):
     _check_event(event, "session_renamed", other_id, actor_id, listed(actor, actor_id))
 
 
-@pytest.mark.usefixtures("signup_available")
+@pytest.mark.usefixtures("own_accounts")
 def test_password_change_writes_one_event_with_revoked(new_user, login, agents):
     user = new_user()
     actor, _ = login(user, agents[0]), login(user, agents[1])
@@ -164,6 +164,7 @@ def test_password_change_writes_one_event_with_revoked(new_user, login, agents):
     assert event.get("revoked") == 1, f"a password change that ended one session carries \"revoked\": 1: {event!r}"
 
 
+@pytest.mark.usefixtures("own_accounts")  # counts every event of a fresh account
 def test_events_are_listed_newest_first(new_user, login, agents):
     user = new_user()
     actor, other = login(user, agents[0]), login(user, agents[1])
@@ -180,6 +181,7 @@ def test_events_are_listed_newest_first(new_user, login, agents):
     assert times == sorted(times, reverse=True), f"\"at\" must not increase down the list: {[e['at'] for e in found]}"
 
 
+@pytest.mark.usefixtures("own_accounts")  # counts every event of a fresh account
 def test_limit_and_before_page_through_older_events(new_user, login):
     user = new_user()
     actor = login(user)
@@ -220,6 +222,7 @@ def test_bad_limit_or_before_gets_400(new_user, login, params):
     expect.error(activity(actor, **params), 400, why=f"{params}")
 
 
+@pytest.mark.usefixtures("own_accounts")  # counts every event of a fresh account
 def test_log_holds_only_the_users_own_events(new_user, login, agents):
     user, stranger = new_user(), new_user()
     actor, other = login(user, agents[0]), login(user, agents[1])
@@ -248,7 +251,7 @@ def _secret_forms(token):
     return forms
 
 
-@pytest.mark.usefixtures("signup_available")
+@pytest.mark.usefixtures("own_accounts")
 def test_log_never_holds_a_token_its_hash_or_a_password(new_user, login, new_device, agents):
     user = new_user()
     actor = login(user, agents[0])

@@ -9,7 +9,8 @@ import pytest
 from conformance import expect
 from conformance.extensions.helpers import events, listed, precondition
 
-pytestmark = pytest.mark.rule("EXT-NEW-DEVICE")
+# Which devices are new depends on the account's whole history: fresh accounts only.
+pytestmark = [pytest.mark.rule("EXT-NEW-DEVICE"), pytest.mark.usefixtures("own_accounts")]
 
 
 def _flag(item, what):

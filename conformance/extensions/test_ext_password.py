@@ -11,7 +11,7 @@ from conformance import expect
 from conformance.client import random_password
 from conformance.extensions.helpers import change_password, precondition, with_password
 
-pytestmark = [pytest.mark.rule("EXT-PASSWORD"), pytest.mark.usefixtures("signup_available")]
+pytestmark = [pytest.mark.rule("EXT-PASSWORD"), pytest.mark.usefixtures("own_accounts")]
 
 
 def _new_password():

@@ -87,7 +87,7 @@ def test_logged_out_session_says_logged_out(new_user, login):
     _expect_reason(device, token, "logged_out", born, "ended by POST /logout")
 
 
-@pytest.mark.usefixtures("signup_available")
+@pytest.mark.usefixtures("own_accounts")
 def test_password_change_says_password_changed(new_user, login):
     user = new_user()
     actor, other = login(user), login(user)

@@ -26,7 +26,7 @@ from conformance import expect
 from conformance.client import TransportError, random_email, random_password
 from conformance.extensions.helpers import change_password, listed, same_ip
 
-pytestmark = [pytest.mark.rule("HARD-THROTTLE"), pytest.mark.usefixtures("signup_available")]
+pytestmark = [pytest.mark.rule("HARD-THROTTLE"), pytest.mark.usefixtures("own_accounts")]
 
 MAX_FAILURES = 10
 MAX_RETRY_AFTER = 15 * 60
