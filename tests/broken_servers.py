@@ -112,6 +112,13 @@ def variant(variant_id: str, breaks: Iterable[str], bug: str, **settings: Any) -
 # The unbroken reference under the same harness: it must pass every rule, or
 # a variant's failures could come from the harness rather than from its bug.
 CONTROL = Variant("control", (), "none: the reference app as create_app builds it", lambda app: app, CONTROL_SETTINGS)
+# The same for the rules the HARD-THROTTLE and EXT variants break, at --level
+# extensions and with their settings (no timeouts: a session of a long check
+# on a busy machine must not idle out in 4 s and fail the control by accident).
+CONTROL_EXTENSIONS = Variant(
+    "control-extensions", (), "none: the reference app, checked for HARD-THROTTLE and every EXT rule", lambda app: app
+)
+EXTENSION_CONTROL_RULES = ("HARD-THROTTLE", "EXT-*")
 
 
 # --- serving over real HTTP ----------------------------------------------------------
@@ -1353,7 +1360,7 @@ def _new_device_flags_repeated_device(app: Any) -> WsgiApp:
 
 def serve_variant(variant_id: str, db_path: str, conn: Any) -> None:
     """Serve a variant (or the control) in this process; send its URL through `conn`; stop when `conn` closes."""
-    chosen = next(v for v in [CONTROL, *VARIANTS] if v.id == variant_id)
+    chosen = next(v for v in [CONTROL, CONTROL_EXTENSIONS, *VARIANTS] if v.id == variant_id)
     # Some variants crash on purpose: their answers say so, this process's log need not.
     logging.getLogger("impl").disabled = True
     with serving(chosen.app(db_path)) as url:

@@ -25,9 +25,12 @@ from .test_suite_layout import RULES_AWAITING_TESTS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Short enough to wait out, and the idle timeout at least twice the refresh
-# interval, as HARD-IDLE asks of a checker.
-IDLE_TIMEOUT = 4
-ABSOLUTE_TIMEOUT = 10
+# interval, as HARD-IDLE asks of a checker. Long enough that a check's session
+# does not idle out while a busy machine (five agents on two cores) stalls the
+# run (the broken-servers control at 4 s and 10 s lost sessions that way once it ran the
+# extension checks).
+IDLE_TIMEOUT = 6
+ABSOLUTE_TIMEOUT = 15
 RUN_TIMEOUT = 300
 
 
