@@ -1,6 +1,6 @@
 """The reference server passes every rule of the contract, as the conformance suite checks it from outside.
 
-One run of `python -m conformance --level extensions` (about 55 s, most of it
+One run of `python -m conformance --level extensions` (about 60 s, most of it
 waiting timeouts out), which starts the reference itself (`python -m impl` on
 a temporary database, lastActiveAt refreshed every second) and is told short
 timeouts, so that HARD-IDLE, HARD-ABSOLUTE and EXT-REASON's "expired" are
