@@ -608,6 +608,16 @@ def signup_available(target: Target) -> None:
 
 
 @pytest.fixture
+def own_accounts(target: Target) -> None:
+    """Skip the test when the run uses --user accounts: it changes passwords, locks accounts or counts their history."""
+    if target.users:
+        pytest.skip(
+            "needs accounts the suite signs up itself (it changes passwords, locks accounts out or counts "
+            "an account's whole history): not run on --user accounts"
+        )
+
+
+@pytest.fixture
 def new_user(target: Target, new_device: Any) -> Any:
     """Return a factory of users: new_user() signs up a random account, or hands out a --user account."""
     handed_out = 0
@@ -656,6 +666,12 @@ def login(new_device: Any) -> Any:
         return device
 
     return make
+
+
+@pytest.fixture
+def suite_level(request: pytest.FixtureRequest) -> str:
+    """The level this run checks at: core, hardening or extensions."""
+    return _state(request.config).level
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import io
 import json
 import logging
@@ -112,6 +113,13 @@ def variant(variant_id: str, breaks: Iterable[str], bug: str, **settings: Any) -
 # The unbroken reference under the same harness: it must pass every rule, or
 # a variant's failures could come from the harness rather than from its bug.
 CONTROL = Variant("control", (), "none: the reference app as create_app builds it", lambda app: app, CONTROL_SETTINGS)
+# The same for the rules the HARD-THROTTLE and EXT variants break, at --level
+# extensions and with their settings (no timeouts: a session of a long check
+# on a busy machine must not idle out in 4 s and fail the control by accident).
+CONTROL_EXTENSIONS = Variant(
+    "control-extensions", (), "none: the reference app, checked for HARD-THROTTLE and every EXT rule", lambda app: app
+)
+EXTENSION_CONTROL_RULES = ("HARD-THROTTLE", "EXT-*")
 
 
 # --- serving over real HTTP ----------------------------------------------------------
@@ -1340,9 +1348,246 @@ def _garbage_cookie_500(app: Any) -> WsgiApp:
     return app
 
 
+
+# --- HARD-THROTTLE ----------------------------------------------------------------------
+
+
+@variant(
+    "throttle-keys-on-account-only",
+    ["HARD-THROTTLE"],
+    "the failure counter is keyed on the email alone, not (email, client address): anyone anywhere "
+    "can lock a user out by guessing wrong ten times",
+)
+def _throttle_keys_on_account_only(app: Any) -> WsgiApp:
+    throttle = app.services.accounts.throttle
+    throttle.key = lambda email_key, ip: hashlib.sha256(email_key.encode("utf-8", "surrogatepass")).digest()
+    return app
+
+
+@variant(
+    "throttle-never-resets",
+    ["HARD-THROTTLE"],
+    "failures are counted but a successful login never resets the count: a user who mistypes now and "
+    "then is locked out in the end",
+)
+def _throttle_never_resets(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def keep_count(key: bytes) -> None:
+        # The success's own attempt is taken back; the failures before it stay.
+        with contextlib.closing(sql(store)) as conn:
+            conn.execute("UPDATE login_attempts SET attempts = attempts - 1 WHERE key = ?", (key,))
+
+    store.clear_attempts = keep_count
+    return app
+
+
+# --- EXT-PASSWORD ------------------------------------------------------------------------
+
+
+@variant(
+    "password-change-keeps-other-sessions",
+    ["EXT-PASSWORD"],
+    "the new password is stored and the current token rotated, but the other sessions are left alive "
+    "(\"revoked\": 0): a thief's session survives the change meant to end it",
+)
+def _password_change_keeps_other_sessions(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def change_password(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+        me = store.find_session(caller, cutoffs)
+        if me is None:
+            return None
+        with contextlib.closing(sql(store)) as conn:
+            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, me.user_id))
+            conn.execute("UPDATE sessions SET token_hash = ? WHERE token_hash = ?", (new_token_hash, caller))
+        store.add_event(me.user_id, event._replace(session_id=me.id, actor_session_id=me.id, count=0))
+        return 0
+
+    store.change_password = change_password
+    return app
+
+
+@variant(
+    "password-change-keeps-old-token",
+    ["EXT-PASSWORD"],
+    "no rotation: the password changes and the other sessions end, but the current session goes on "
+    "under its old token and no new cookie is set, so a stolen copy of it survives the change",
+)
+def _password_change_keeps_old_token(app: Any) -> WsgiApp:
+    store = app.services.store
+    change = store.change_password
+
+    def keep_token(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+        return change(caller, new_hash, caller, cutoffs, event)
+
+    store.change_password = keep_token
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if is_call(environ, "POST", "/me/password"):
+            headers = [(k, v) for k, v in headers if k.lower() != "set-cookie"]
+        return status, headers, body
+
+    return rewrite_responses(app, edit)
+
+
+# --- EXT-ACTIVITY ------------------------------------------------------------------------
+
+
+@variant(
+    "activity-misses-revoke-all",
+    ["EXT-ACTIVITY"],
+    "revoke-all ends the other sessions outside the code path that logs: the log has no "
+    "sessions_revoked_all event, so \"sign out everywhere\" leaves no trace",
+)
+def _activity_misses_revoke_all(app: Any) -> WsgiApp:
+    store = app.services.store
+    revoke_others = store.revoke_other_sessions
+
+    def unlogged(caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+        me = store.find_session(caller, cutoffs)
+        ended = revoke_others(caller, cutoffs, event)
+        if me is not None and ended is not None:
+            with contextlib.closing(sql(store)) as conn:
+                conn.execute(
+                    "DELETE FROM events WHERE type = 'sessions_revoked_all' AND actor_session_id = ?", (me.id,)
+                )
+        return ended
+
+    store.revoke_other_sessions = unlogged
+    return app
+
+
+@variant(
+    "activity-leaks-token-hash",
+    ["EXT-ACTIVITY"],
+    "a debugging field left in: each event carries `sessionKey`, the hex SHA-256 of its session's "
+    "token (the database key HARD-PUBLIC-ID keeps out of sight)",
+)
+def _activity_leaks_token_hash(app: Any) -> WsgiApp:
+    store = app.services.store
+
+    def edit(environ: dict[str, Any], status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        if not (is_call(environ, "GET", "/me/activity") and status.startswith("200")):
+            return status, headers, body
+        items = json.loads(body)
+        with contextlib.closing(sql(store)) as conn:
+            for item in items:
+                row = conn.execute("SELECT lower(hex(token_hash)) FROM sessions WHERE id = ?", (item["sessionId"],)).fetchone()
+                item["sessionKey"] = row[0] if row else None
+        return status, headers, json.dumps(items).encode()
+
+    return rewrite_responses(app, edit)
+
+
+# --- EXT-RENAME --------------------------------------------------------------------------
+
+
+@variant(
+    "rename-reaches-another-user",
+    ["EXT-RENAME"],
+    "IDOR: the rename looks the session up by public id alone, so anyone can rename anyone's session",
+)
+def _rename_reaches_another_user(app: Any) -> WsgiApp:
+    store = app.services.store
+    rename_session = store.rename_session
+
+    def by_id_alone(caller: bytes, public_id: str, name: str | None, cutoffs: Cutoffs, event: Event) -> Any:
+        me = store.find_session(caller, cutoffs)
+        owner = owner_of(store, public_id)
+        if me is not None and owner is not None and owner != me.user_id:
+            # Act as the owner's own session would: the ownership check never happens.
+            with contextlib.closing(sql(store)) as conn:
+                (caller,) = conn.execute("SELECT token_hash FROM sessions WHERE id = ?", (public_id,)).fetchone()
+        return rename_session(caller, public_id, name, cutoffs, event)
+
+    store.rename_session = by_id_alone
+    return app
+
+
+def _rewrite_name(app: WsgiApp, change: Callable[[str], str]) -> WsgiApp:
+    """Wrap `app` so that the name of every PATCH /me/sessions/{id} body is change(name) before the app sees it."""
+
+    def edit(environ: dict[str, Any]) -> None:
+        if not is_call(environ, "PATCH", "/me/sessions/*"):
+            return
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("name"), str):
+            raw = json.dumps({**body, "name": change(body["name"])}).encode()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+
+    return rewrite_requests(app, edit)
+
+
+@variant(
+    "rename-strips-control-characters",
+    ["EXT-RENAME"],
+    "control characters are silently removed instead of refused with 400: \"Work\\nlaptop\" is "
+    "stored as \"Worklaptop\"",
+)
+def _rename_strips_control_characters(app: Any) -> WsgiApp:
+    return _rewrite_name(app, lambda name: "".join(ch for ch in name if ch.isprintable() or ch == " "))
+
+
+@variant(
+    "rename-escapes-markup-on-input",
+    ["EXT-RENAME"],
+    "escaping on input: the name is stored HTML-escaped, so the API returns `&lt;b&gt;` for `<b>`, "
+    "and a page that escapes on output shows the entities",
+)
+def _rename_escapes_markup_on_input(app: Any) -> WsgiApp:
+    return _rewrite_name(app, html.escape)
+
+
+# --- EXT-REASON --------------------------------------------------------------------------
+
+
+@variant(
+    "reason-revoked-for-unknown-token",
+    ["EXT-REASON"],
+    "the 401 path assumes any cookie it cannot find was revoked: a token the server never issued "
+    "says `revoked` instead of `unauthenticated`",
+)
+def _reason_revoked_for_unknown_token(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    why_not = sessions.why_not
+
+    def assume_revoked(token: str | None) -> str:
+        reason = why_not(token)
+        return "revoked" if token and reason == "unauthenticated" else reason
+
+    sessions.why_not = assume_revoked
+    return app
+
+
+# --- EXT-NEW-DEVICE ----------------------------------------------------------------------
+
+
+@variant(
+    "new-device-flags-repeated-device",
+    ["EXT-NEW-DEVICE"],
+    "the device lookup compares the raw User-Agent with the stored device name, so it never "
+    "matches: every login after the account's first is flagged as a new device",
+)
+def _new_device_flags_repeated_device(app: Any) -> WsgiApp:
+    store = app.services.store
+    history = store.device_history
+
+    def never_seen(user_id: str, device_name: str, ip: str, since: int) -> Any:
+        return history(user_id, device_name, ip, since)._replace(seen_recently=False)
+
+    store.device_history = never_seen
+    return app
+
 def serve_variant(variant_id: str, db_path: str, conn: Any) -> None:
     """Serve a variant (or the control) in this process; send its URL through `conn`; stop when `conn` closes."""
-    chosen = next(v for v in [CONTROL, *VARIANTS] if v.id == variant_id)
+    chosen = next(v for v in [CONTROL, CONTROL_EXTENSIONS, *VARIANTS] if v.id == variant_id)
     # Some variants crash on purpose: their answers say so, this process's log need not.
     logging.getLogger("impl").disabled = True
     with serving(chosen.app(db_path)) as url:

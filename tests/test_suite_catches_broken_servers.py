@@ -35,7 +35,7 @@ import pytest
 
 from conformance import diagnoses, rules
 
-from .broken_servers import CONTROL, VARIANTS, Variant, serve_variant
+from .broken_servers import CONTROL, CONTROL_EXTENSIONS, EXTENSION_CONTROL_RULES, VARIANTS, Variant, serve_variant
 from .test_suite_layout import RULES_AWAITING_TESTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,9 @@ def suite_args(variant: Variant) -> list[str]:
         for rule_id in [*variant.breaks, *BLAMED_PRECONDITIONS.get(variant.id, {})]:
             if rules.level_of(rule_id) != rules.CORE:
                 selection += ["--rule", rule_id]
+    if variant is CONTROL_EXTENSIONS:
+        selection = [arg for rule in EXTENSION_CONTROL_RULES for arg in ("--rule", rule)]
+        return ["--level", rules.EXTENSIONS, *selection, *variant.declarations()]
     levels = {rules.level_of(rule_id) for rule_id in variant.breaks}
     level = rules.EXTENSIONS if rules.EXTENSIONS in levels else rules.HARDENING
     return ["--level", level, *selection, *variant.declarations()]
@@ -186,7 +189,7 @@ def runs() -> dict[str, Run]:
     """Run the suite on the control and on every variant, WORKERS at a time; return the runs by variant id."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([serve_variant.__module__])
-    everything = sorted([CONTROL, *VARIANTS], key=_longest_first, reverse=True)
+    everything = sorted([CONTROL, CONTROL_EXTENSIONS, *VARIANTS], key=_longest_first, reverse=True)
     with tempfile.TemporaryDirectory(prefix="broken-servers-") as tmp:
         env = suite_env(Path(tmp) / "pycache")
         # Compile the suite (and rewrite its asserts) into the cache once, before the runs race to.
@@ -207,6 +210,15 @@ def test_reference_under_the_same_harness_passes_every_rule(runs):
     problems = [rule_id for rule_id in checked if run.outcomes.get(rule_id, ("missing",))[0] != "pass"]
     assert not problems and run.exit_code == 0, (
         f"the unbroken reference, served as the variants are, does not pass {problems}:\n{run.explain()}"
+    )
+
+
+def test_reference_under_the_same_harness_passes_the_extensions(runs):
+    run = runs[CONTROL_EXTENSIONS.id]
+    checked = rules.select(list(EXTENSION_CONTROL_RULES), rules.EXTENSIONS)
+    problems = [rule_id for rule_id in checked if run.outcomes.get(rule_id, ("missing",))[0] != "pass"]
+    assert not problems and run.exit_code == 0 and set(run.outcomes) == set(checked), (
+        f"the unbroken reference, served as the EXT variants are, does not pass {problems}:\n{run.explain()}"
     )
 
 

@@ -27,12 +27,6 @@ FILE_PREFIX = {rules.CORE: "core", rules.HARDENING: "hard", rules.EXTENSIONS: "e
 # file yet. Each is a strict xfail below: the day its file arrives, the test
 # passes, strict turns that red, and whoever adds the file removes the entry.
 RULES_AWAITING_TESTS = {
-    "HARD-THROTTLE": "issue 11: its checks are being written",
-    "EXT-PASSWORD": "issue 11: its checks are being written",
-    "EXT-RENAME": "issue 11: its checks are being written",
-    "EXT-ACTIVITY": "issue 11: its checks are being written",
-    "EXT-REASON": "issue 11: its checks are being written",
-    "EXT-NEW-DEVICE": "issue 11: its checks are being written",
 }
 
 

@@ -18,6 +18,8 @@
 //     unobservable half of HARD-PUBLIC-ID);
 //   - device names come from a small hand-written User-Agent matcher, where the
 //     contract asks for a real UA parser (CORE-LIST).
+// It implements none of the extensions (EXT-*, MAY). Failed logins are throttled
+// per (email, client address), in memory (HARD-THROTTLE).
 //
 // Usage: node server.js [--host 127.0.0.1] [--port 3001] [--touch-interval 60] [--scrypt-cost 16384]
 // The first line on stdout is `listening on http://HOST:PORT`, once the port accepts connections.
@@ -178,9 +180,10 @@ function deviceName(userAgent) {
 // --- HTTP helpers -----------------------------------------------------------------------
 
 class HttpError extends Error {
-  constructor(status, message) {
+  constructor(status, message, headers = {}) {
     super(message);
     this.status = status;
+    this.headers = headers;
   }
 }
 
@@ -312,6 +315,41 @@ function endSession(session) {
   sessionsById.delete(session.id);
 }
 
+// --- password guessing (HARD-THROTTLE) ------------------------------------------------------
+
+// Consecutive failed logins per (email as compared, client address): past the limit,
+// every login for that pair, with any password, gets 429 until the lockout has passed.
+// Keyed on the address too, so nobody can lock a user out from elsewhere; an email
+// with no account is counted like one with an account, so a 429 tells nothing (HARD-ENUM).
+const THROTTLE_LIMIT = 10;
+const THROTTLE_LOCKOUT_MS = 5 * 60 * 1000;
+const MAX_THROTTLE_ENTRIES = 100000;
+const failedLogins = new Map(); // "email\nip" -> { failures, lockedUntil, lastAt }
+
+function refuseIfLocked(key, now) {
+  const entry = failedLogins.get(key);
+  if (entry && entry.lockedUntil > now) {
+    const seconds = Math.max(1, Math.ceil((entry.lockedUntil - now) / 1000));
+    throw new HttpError(429, "Too many failed attempts. Try again later.", { "Retry-After": String(seconds) });
+  }
+}
+
+function countFailure(key, now) {
+  let entry = failedLogins.get(key);
+  if (!entry || entry.lockedUntil || now - entry.lastAt > THROTTLE_LOCKOUT_MS) {
+    entry = { failures: 0, lockedUntil: 0, lastAt: now }; // a lock served, or a quiet spell: start afresh
+  }
+  entry.failures += 1;
+  entry.lastAt = now;
+  if (entry.failures >= THROTTLE_LIMIT) entry.lockedUntil = now + THROTTLE_LOCKOUT_MS;
+  failedLogins.set(key, entry);
+  if (failedLogins.size > MAX_THROTTLE_ENTRIES) {
+    for (const [k, e] of failedLogins) {
+      if (e.lockedUntil <= now && now - e.lastAt > THROTTLE_LOCKOUT_MS) failedLogins.delete(k);
+    }
+  }
+}
+
 // --- routes ---------------------------------------------------------------------------------
 
 async function signup(req, res) {
@@ -333,11 +371,17 @@ async function signup(req, res) {
 
 async function login(req, res) {
   const { email, password } = credentials(await readJsonObject(req));
+  const throttleKey = `${email.toLowerCase()}\n${clientIp(req)}`;
+  refuseIfLocked(throttleKey, Date.now());
   const user = usersByEmail.get(email.toLowerCase());
   const tooLong = [...password].length > MAX_PASSWORD;
   // Hash even for an unknown email, and answer both cases with one body (HARD-ENUM).
   const ok = !tooLong && verifyPassword(password, user ? user.passwordHash : DUMMY_HASH) && user !== undefined;
-  if (!ok) throw new HttpError(401, "Invalid email or password.");
+  if (!ok) {
+    countFailure(throttleKey, Date.now());
+    throw new HttpError(401, "Invalid email or password.");
+  }
+  failedLogins.delete(throttleKey); // a success resets the count
   // A fresh token on every login; a session cookie sent with the request is never adopted.
   const now = Date.now();
   const userAgent = String(req.headers["user-agent"] || "").slice(0, MAX_USER_AGENT);
@@ -454,7 +498,7 @@ const server = http.createServer(
   (req, res) => {
     handle(req, res).catch((err) => {
       if (err instanceof HttpError) {
-        send(res, err.status, { error: err.message }, err.status === 413 ? { Connection: "close" } : {});
+        send(res, err.status, { error: err.message }, { ...(err.status === 413 ? { Connection: "close" } : {}), ...err.headers });
       } else {
         process.stderr.write(`error on ${req.method} ${req.url}: ${err && err.stack}\n`);
         send(res, 500, { error: "Internal server error." });

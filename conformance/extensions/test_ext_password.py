@@ -1,0 +1,155 @@
+"""EXT-PASSWORD: POST /me/password changes the password, ends every other session, and rotates the current token.
+
+These checks change passwords, so they run only on accounts the suite signs up
+itself (never on --user accounts). Cross-site refusal of this route belongs to
+HARD-CSRF, not to these checks.
+"""
+
+import pytest
+
+from conformance import expect
+from conformance.client import random_password
+from conformance.extensions.helpers import change_password, precondition, with_password
+
+pytestmark = [pytest.mark.rule("EXT-PASSWORD"), pytest.mark.usefixtures("own_accounts")]
+
+
+def _new_password():
+    return random_password() + "-new"
+
+
+def test_password_change_answers_200_and_counts_revoked(new_user, login, agents):
+    user = new_user()
+    actor = login(user, agents[0])
+    others = [login(user, agents[1]), login(user, agents[2])]
+    for device in [actor, *others]:
+        expect.alive(device)
+    body = expect.ok_object(change_password(actor, user.password, _new_password()))
+    revoked = body.get("revoked")
+    assert isinstance(revoked, int) and not isinstance(revoked, bool) and revoked == len(others), (
+        f"\"revoked\" must count the other sessions that ended ({len(others)}), got {body!r}"
+    )
+
+
+def test_password_change_ends_every_other_session(new_user, login, agents):
+    user, stranger = new_user(), new_user()
+    actor = login(user, agents[0])
+    others = [login(user, agents[1]), login(user, agents[2]), login(user, agents[0])]
+    bystander = login(stranger, agents[1])
+    # Each used first, so any cache or second copy holds it.
+    for device in [actor, *others, bystander]:
+        expect.alive(device)
+    expect.status(change_password(actor, user.password, _new_password()), 200)
+    for device in others:
+        expect.dead(device, why="a password change ends every other session of the user at once")
+    expect.alive(bystander, why="another user's session is untouched by this user's password change")
+    ids = expect.listed_ids(actor)
+    assert len(ids) == 1, f"after a password change the list must hold the current session only, got {ids}"
+
+
+def test_current_session_goes_on_under_a_new_token(new_user, login):
+    user = new_user()
+    actor = login(user)
+    expect.alive(actor)
+    session_id = expect.current_id(actor)
+    old_token = actor.token
+    response = change_password(actor, user.password, _new_password())
+    expect.status(response, 200)
+    cookie = actor.session_cookie(response)
+    assert cookie is not None and cookie[0], (
+        f"a password change must set a new `{actor.target.cookie_name}` cookie for the current session"
+    )
+    assert cookie[0] != old_token, "the cookie set by a password change must be a new token, not the old one"
+    expect.dead(actor, token=old_token, why="the old token of the session that changed the password")
+    expect.alive(actor, why="the current session goes on under the new token")
+    expect.dead(actor, token=old_token, why="the old token stays dead once the new one is in use")
+    assert expect.current_id(actor) == session_id, (
+        "the session that changed the password keeps its public id in the list"
+    )
+
+
+def test_login_works_with_new_password_and_not_the_old(new_user, login, new_device):
+    user = new_user()
+    actor = login(user)
+    new_password = _new_password()
+    expect.status(change_password(actor, user.password, new_password), 200)
+    expect.error(new_device().login(user.email, user.password), 401, why="the old password no longer logs in")
+    device = new_device()
+    expect.status(device.login(user.email, new_password), 200, why="the new password logs in")
+    expect.alive(device)
+
+
+BAD_BODIES = {
+    "not-json": b"currentPassword=x&newPassword=y",
+    "json-array": ["current", "new-password-1"],
+    "json-string": "change it",
+    "no-current": {"newPassword": "new-password-1"},
+    "no-new": {"currentPassword": "CURRENT"},
+    "current-not-string": {"currentPassword": 12345678, "newPassword": "new-password-1"},
+    "current-null": {"currentPassword": None, "newPassword": "new-password-1"},
+    "new-not-string": {"currentPassword": "CURRENT", "newPassword": 1234567890},
+    "new-null": {"currentPassword": "CURRENT", "newPassword": None},
+    # Seven characters, with the right current password: the length alone is wrong.
+    "new-too-short": {"currentPassword": "CURRENT", "newPassword": "short-7"},
+}
+
+
+def _fill(body, password):
+    if isinstance(body, dict):
+        return {key: password if value == "CURRENT" else value for key, value in body.items()}
+    return body
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_bad_password_change_body_gets_400_and_changes_nothing(new_user, login, new_device, case):
+    user = new_user()
+    actor, other = login(user), login(user)
+    expect.alive(other)
+    token = actor.token
+    body = _fill(BAD_BODIES[case], user.password)
+    if isinstance(body, bytes):
+        response = actor.post("/me/password", data=body, headers={"Content-Type": "application/json"}, follow_cookies=False)
+    else:
+        response = actor.post("/me/password", json=body, follow_cookies=False)
+    expect.error(response, 400, why=case)
+    expect.alive(actor, why="a refused password change leaves the current token working")
+    assert actor.token == token
+    expect.alive(other, why="a refused password change ends no session")
+    expect.status(new_device().login(user.email, user.password), 200, why="a refused password change changes nothing")
+
+
+def test_wrong_current_password_gets_403_and_changes_nothing(new_user, login, new_device):
+    user = new_user()
+    actor, other = login(user), login(user)
+    expect.alive(other)
+    token = actor.token
+    proposed = _new_password()
+    response = change_password(actor, user.password + "-wrong", proposed, follow_cookies=False)
+    expect.error(response, 403, why="the current password is incorrect")
+    expect.alive(actor, why="a refused password change leaves the current token working")
+    assert actor.token == token
+    expect.alive(other, why="a refused password change ends no session")
+    expect.error(new_device().login(user.email, proposed), 401, why="the refused new password was not set")
+    expect.status(new_device().login(user.email, user.password), 200, why="the old password still works")
+
+
+def test_password_change_without_session_gets_401(new_user, login, new_device):
+    user = new_user()
+    keeper = login(user)
+    response = change_password(new_device(), user.password, _new_password(), cookie=None)
+    expect.error(response, 401)
+    expect.alive(keeper, why="an unauthenticated password change changes nothing")
+    with precondition("CORE-LOGIN", "logging in with the unchanged password"):
+        expect.status(new_device().login(user.email, user.password), 200)
+
+
+def test_second_change_works_from_the_rotated_session(new_user, login, new_device):
+    # The rotated token is a full session: it can change the password again.
+    user = new_user()
+    actor = login(user)
+    first, second = _new_password(), _new_password()
+    expect.status(change_password(actor, user.password, first), 200)
+    body = expect.ok_object(change_password(actor, first, second), why="the session goes on under its new token")
+    assert body.get("revoked") == 0, f"no other session was alive, so \"revoked\" must be 0, got {body!r}"
+    user = with_password(user, second)
+    expect.status(new_device().login(user.email, user.password), 200)
