@@ -9,10 +9,8 @@ not blame the rule under test for another rule's bug.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,15 +32,6 @@ EVENT_TYPES = (
     "session_renamed",
 )
 REASONS = ("revoked", "password_changed", "logged_out", "expired", "unauthenticated")
-
-
-@contextlib.contextmanager
-def precondition(rule_id: str, step: str) -> Iterator[None]:
-    """Turn a failure inside the block into one that blames `rule_id`, not the rule under test."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"broken precondition, a failure of {rule_id} (not of this rule): {step}: {exc}") from None
 
 
 # --- the extensions' calls ---------------------------------------------------------------

@@ -18,10 +18,10 @@ from conformance.extensions.helpers import (
     listed,
     new_events,
     one_new_event,
-    precondition,
     rename,
     same_ip,
 )
+from conformance.preconditions import precondition
 
 pytestmark = pytest.mark.rule("EXT-ACTIVITY")
 

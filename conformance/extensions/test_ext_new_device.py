@@ -7,7 +7,8 @@ the target names differently (CORE-LIST) are two devices.
 import pytest
 
 from conformance import expect
-from conformance.extensions.helpers import events, listed, precondition
+from conformance.extensions.helpers import events, listed
+from conformance.preconditions import precondition
 
 # Which devices are new depends on the account's whole history: fresh accounts only.
 pytestmark = [pytest.mark.rule("EXT-NEW-DEVICE"), pytest.mark.usefixtures("own_accounts")]

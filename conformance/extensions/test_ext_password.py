@@ -9,7 +9,8 @@ import pytest
 
 from conformance import expect
 from conformance.client import random_password
-from conformance.extensions.helpers import change_password, precondition, with_password
+from conformance.extensions.helpers import change_password, with_password
+from conformance.preconditions import precondition
 
 pytestmark = [pytest.mark.rule("EXT-PASSWORD"), pytest.mark.usefixtures("own_accounts")]
 

@@ -15,7 +15,8 @@ import pytest
 
 from conformance import expect
 from conformance.client import made_up_id, random_password, session_path
-from conformance.extensions.helpers import REASONS, Born, change_password, precondition, reason_of
+from conformance.extensions.helpers import REASONS, Born, change_password, reason_of
+from conformance.preconditions import precondition
 from conformance.timeouts import MARGIN
 
 pytestmark = pytest.mark.rule("EXT-REASON")

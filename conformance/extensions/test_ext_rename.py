@@ -6,7 +6,8 @@ import pytest
 
 from conformance import expect
 from conformance.client import made_up_id, session_path
-from conformance.extensions.helpers import listed, precondition, rename
+from conformance.extensions.helpers import listed, rename
+from conformance.preconditions import precondition
 
 pytestmark = pytest.mark.rule("EXT-RENAME")
 
