@@ -27,6 +27,7 @@ import socket
 import stat
 import tempfile
 import threading
+import time
 import uuid
 
 import pytest
@@ -106,6 +107,21 @@ class Server:
     def start_server(self) -> None:
         assert self.executor is not None
         self.executor.start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until the server accepts connections: the port opens before it is "starting up" no more."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(self.admin_url, connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def close(self) -> None:
         if self.executor is not None:
@@ -172,7 +188,13 @@ def start(options: str = "-c fsync=off -c max_connections=400") -> Server:
         tail = open(log).read()[-1500:] if os.path.exists(log) else ""
         shutil.rmtree(folder, ignore_errors=True)
         raise Unavailable(f"could not start PostgreSQL from {bin_dir}: {exc}\n{tail}") from exc
-    return Server(f"postgresql://postgres@127.0.0.1:{port}/postgres", executor, folder)
+    server = Server(f"postgresql://postgres@127.0.0.1:{port}/postgres", executor, folder)
+    try:
+        server.wait_ready()
+    except Exception as exc:
+        server.close()
+        raise Unavailable(f"PostgreSQL from {bin_dir} did not become ready: {exc}") from exc
+    return server
 
 
 _lock = threading.Lock()

@@ -167,8 +167,8 @@ CREATE TABLE login_attempts (
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Advisory lock keys (per database): schema changes, and the purge.
-_MIGRATE_LOCK = 0x5E55_1011
-_PURGE_LOCK = 0x5E55_1012
+MIGRATE_LOCK = 0x5E55_1011
+PURGE_LOCK = 0x5E55_1012
 
 # Short enough that a request answers 503 within a few seconds when the
 # database is gone or wedged, long enough for any statement this store runs.
@@ -347,7 +347,7 @@ class PostgresStore:
             with conn.transaction():
                 # Instances starting together queue here; the lock goes with
                 # the transaction, and DDL is transactional: all or nothing.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version ("
                     " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -722,7 +722,7 @@ class PostgresStore:
             # One instance purges; the others find the lock taken and skip
             # this round. A session lock: released by hand below, or by the
             # server if this connection dies.
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_PURGE_LOCK,)).fetchone()[0]:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (PURGE_LOCK,)).fetchone()[0]:
                 return 0
             try:
                 return (
@@ -734,7 +734,7 @@ class PostgresStore:
                 )
             finally:
                 if not conn.closed:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (_PURGE_LOCK,))
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (PURGE_LOCK,))
 
     @staticmethod
     def _purge(conn: psycopg.Connection[Any], table: str, condition: str, bound: int, batch: int = 1000) -> int:
