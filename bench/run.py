@@ -456,7 +456,7 @@ def inprocess_lookup(db: str, tokens: Sequence[str], passes: int = 5) -> float:
     """Return the median CPU µs of SessionManager.authenticate over `tokens`, called directly."""
     from impl.config import Config
     from impl.sessions import SessionManager
-    from impl.store import SqliteStore
+    from impl.store.sqlite import SqliteStore
 
     store = SqliteStore(db)
     manager = SessionManager(store, Config(db_path=db))

@@ -25,7 +25,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from impl import devices  # noqa: E402  (the bench may import impl; the conformance suite may not)
-from impl.store import SqliteStore  # noqa: E402
+from impl.store.sqlite import SqliteStore  # noqa: E402
 
 # Real browsers' User-Agents: each row gets one, and the device name the server would give it.
 USER_AGENTS = (

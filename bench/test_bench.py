@@ -20,7 +20,7 @@ import seed
 
 from impl.config import Config
 from impl.sessions import SessionManager
-from impl.store import SqliteStore
+from impl.store.sqlite import SqliteStore
 
 
 @pytest.fixture
