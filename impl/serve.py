@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=int, default=_env("PORT", DEFAULT_PORT), help="port; 0 picks a free one [SESSIONS_PORT]"
     )
-    p.add_argument("--db", default=_env("DB_PATH", d.db_path), help="SQLite database file [SESSIONS_DB_PATH]")
+    p.add_argument("--db", default=_env("DB_PATH", d.db_path), help="where the data lives: an SQLite file path, or a postgresql:// URL for a PostgreSQL database that several instances share [SESSIONS_DB_PATH]")
     p.add_argument(
         "--idle-timeout",
         type=float,
