@@ -15,8 +15,8 @@ same two cores as everything else, and stops it at the end.
 What it measures (wrk -t2 -c16, medians of interleaved rounds)
 --------------------------------------------------------------
 - GET /healthz of the PostgreSQL-backed server, GET /me on the SQLite
-  backend and GET /me on the PostgreSQL backend, one session and 1,000
-  rotating, interleaved in one run: the issue's target is PostgreSQL /me at
+  backend and GET /me on the PostgreSQL backend (over its Unix socket, and
+  once over TCP loopback), one session and 1,000 rotating, interleaved in one run: the issue's target is PostgreSQL /me at
   least 0.6 x SQLite /me. Both servers run `run_server.py` with the same
   defaults (two workers of two threads), access log off (it costs both the
   same and is not what is compared).
@@ -179,12 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"seeding both backends: 1,000 rotating sessions, a 1,000-session user, "
             f"{args.revoke_repeats} x {args.revoke_sessions:,} sessions to revoke")
         sqlite_db = os.path.join(workdir, "main.db")
-        pg_db = pg.new_database()
+        # Over the Unix socket, as a database on the same machine is reached;
+        # the same database over TCP loopback is measured beside it.
+        pg_tcp = pg.new_database()
+        pg_db = pg.socket_url(pg_tcp)
         on_sqlite = seed_main(seed.Seeder(sqlite_db), args.revoke_repeats, args.revoke_sessions)
         on_pg = seed_main(PostgresSeeder(pg_db), args.revoke_repeats, args.revoke_sessions)
         result["meta"]["main_table_sessions"] = on_pg["rows"]
-        sq, pq = server("sqlite", sqlite_db), server("postgres", pg_db)
-        load.servers = [sq, pq]
+        sq, pq, pt = server("sqlite", sqlite_db), server("postgres", pg_db), server("postgres-tcp", pg_tcp)
+        load.servers = [sq, pq, pt]
         scenarios = {}
         for backend, s, seeded in (("sqlite", sq, on_sqlite), ("postgres", pq, on_pg)):
             hot = request(s.url, "POST", "/signup", {"email": "hot@bench.example", "password": "bench-password-1"})
@@ -204,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("postgres /healthz", pq, healthz),
             ("sqlite /me, one session", sq, scenarios["sqlite"]["me"]),
             ("postgres /me, one session", pq, scenarios["postgres"]["me"]),
+            ("postgres over TCP /me, one session", pt, scenarios["postgres"]["me"]),
             ("sqlite /me, 1,000 rotating", sq, scenarios["sqlite"]["me_rot"]),
             ("postgres /me, 1,000 rotating", pq, scenarios["postgres"]["me_rot"]),
         ]
@@ -226,13 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend: time_revoke_all(s, seeded["revokers"], args.revoke_sessions)
             for backend, s, seeded in (("sqlite", sq, on_sqlite), ("postgres", pq, on_pg))
         }
-        for s in (sq, pq):
+        for s in (sq, pq, pt):
             s.stop()
 
         log(f"lookup vs table size on PostgreSQL: 10,000 and {args.big_table:,} sessions")
         tables = {}
         for size in (10_000, args.big_table):
-            db = pg.new_database()
+            db = pg.socket_url(pg.new_database())
             begun = time.monotonic()
             seeder = PostgresSeeder(db)
             users = seeder.add_users(max(1, size // 200), "user")
@@ -289,7 +293,9 @@ def report(r: dict[str, Any]) -> str:
     ]
     for name, f in h.items():
         ratio = ""
-        if name.startswith("postgres /me"):
+        if name.startswith("postgres over TCP"):
+            ratio = f"{f['rps'] / h['sqlite /me, one session']['rps']:.2f} of SQLite, {f['rps'] / health:.2f} of /healthz"
+        elif name.startswith("postgres /me"):
             ratio = f"{f['rps'] / h[name.replace('postgres', 'sqlite')]['rps']:.2f} of SQLite, {f['rps'] / health:.2f} of /healthz"
         elif name.startswith("sqlite /me"):
             ratio = f"{f['rps'] / health:.2f} of /healthz"

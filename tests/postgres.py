@@ -89,6 +89,12 @@ class Server:
         base, _, _ = self.admin_url.rpartition("/")
         return f"{base}/{dbname}"
 
+    def socket_url(self, url: str) -> str:
+        """The same database reached through the server's Unix socket (a server the tests started)."""
+        assert self.folder is not None, "only a server the tests started has a known socket folder"
+        info = psycopg_conninfo(url)
+        return f"postgresql://{info['user']}@/{info['dbname']}?host={self.folder}&port={info['port']}"
+
     def new_database(self) -> str:
         """Create an empty database and return its URL."""
         import psycopg
@@ -141,6 +147,12 @@ class Server:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except psycopg.Error:
             pass
+
+
+def psycopg_conninfo(url: str) -> dict:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return conninfo_to_dict(url)
 
 
 def start(options: str = "-c fsync=off -c max_connections=400") -> Server:
