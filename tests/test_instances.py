@@ -162,7 +162,7 @@ def test_revoke_all_on_a_while_logins_run_on_b_leaves_no_session_alive_and_unlis
         assert len(listed) == alive + 1  # the list holds exactly the survivors and the caller
 
 
-def test_of_two_revoke_alls_sent_to_two_instances_at_once_exactly_one_gets_200(cluster, record_property):
+def test_of_two_revoke_alls_sent_to_two_instances_at_once_exactly_one_gets_200(cluster):
     a, b, c = cluster
     email = new_user(a)
     outcomes: dict[tuple[int, int], int] = {}
@@ -188,7 +188,7 @@ def test_of_two_revoke_alls_sent_to_two_instances_at_once_exactly_one_gets_200(c
         assert winner.call(c, "GET", "/me").status_code == 200
         assert loser.call(c, "GET", "/me").status_code == 401
         assert bystander.call(c, "GET", "/me").status_code == 401
-    record_property("revoke_all_race_outcomes", {f"A {k[0]} / B {k[1]}": v for k, v in outcomes.items()})
+    print("revoke_all_race_outcomes:", {f"A {k[0]} / B {k[1]}": v for k, v in outcomes.items()})
 
 
 # -- the conformance suite against a PostgreSQL-backed reference ---------------------------------------------

@@ -8,6 +8,8 @@ database.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -78,6 +80,7 @@ def query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 def test_of_two_concurrent_revoke_alls_on_two_connections_exactly_one_wins(handles):
     a, b, checker = handles
+    wins = [0, 0]
     for _ in range(TRIALS):
         tokens = [a.start("u1", HERE) for _ in range(3)]
         sessions = [a.authenticate(tokens[0]), b.authenticate(tokens[1])]
@@ -86,6 +89,8 @@ def test_of_two_concurrent_revoke_alls_on_two_connections_exactly_one_wins(handl
         assert len(winners) == 1, results
         alive = [t for t in tokens if checker.authenticate(t) is not None]
         assert alive == [tokens[winners[0]]]
+        wins[winners[0]] += 1
+    print("revoke_all_winners:", {"first handle": wins[0], "second handle": wins[1]})
 
 
 def test_a_login_racing_revoke_all_is_either_dead_or_listed(handles):
@@ -104,6 +109,7 @@ def test_a_login_racing_revoke_all_is_either_dead_or_listed(handles):
             outcomes["lived"] += 1
         assert checker.authenticate(keep) is not None
     assert sum(outcomes.values()) == TRIALS
+    print("login_racing_revoke_all:", outcomes)
 
 
 def test_a_thief_looping_revoke_all_cannot_outlive_the_owners(handles):
@@ -213,7 +219,7 @@ def own_server() -> Iterator[postgres.Server]:
     try:
         server = postgres.start()
     except postgres.Unavailable as exc:
-        if postgres.pg_bin_dir() is None and not postgres.os.environ.get(postgres.ENV_URL):
+        if postgres.pg_bin_dir() is None and not os.environ.get(postgres.ENV_URL):
             postgres.shared_server()  # skips, or fails in CI, saying what to install
         pytest.skip(f"cannot start a PostgreSQL server of our own to stop: {exc}")
     yield server
@@ -255,7 +261,7 @@ def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recove
 
 
 def test_run_server_exits_with_one_line_when_postgres_cannot_be_reached():
-    with postgres.socket.socket() as s:  # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         started = time.monotonic()

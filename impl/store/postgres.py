@@ -302,9 +302,8 @@ class PostgresStore:
     # -- connections -----------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.url, autocommit=True, **self._connect_kwargs)
-        _configure(conn)
-        return conn
+        """A connection of its own, outside the pool, for the schema: no statement timeout."""
+        return psycopg.connect(self.url, autocommit=True, **self._connect_kwargs)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
@@ -349,6 +348,10 @@ class PostgresStore:
             with conn.transaction():
                 # Instances starting together queue here; the lock goes with
                 # the transaction, and DDL is transactional: all or nothing.
+                # A long upgrade must not be cut short, nor an instance that
+                # waits for another's upgrade give up quickly.
+                conn.execute("SET LOCAL statement_timeout = 0")
+                conn.execute("SET LOCAL lock_timeout = '120s'")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -765,10 +768,18 @@ class PostgresStore:
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    """Set a new connection's limits: no statement or lock wait may hold a request for long."""
+    """Set a new connection's limits (no statement or lock wait may hold a request for long) and durability.
+
+    Endings commit with the server's synchronous_commit, unless a server set
+    it off: then this connection turns it back on, since an ending's 200
+    must not precede its WAL flush (point 4). Stronger settings
+    (remote_write, remote_apply) are kept.
+    """
     conn.execute(
         "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false),"
-        " set_config('idle_in_transaction_session_timeout', '10000', false), set_config('timezone', 'UTC', false)",
+        " set_config('idle_in_transaction_session_timeout', '10000', false), set_config('timezone', 'UTC', false),"
+        " CASE WHEN current_setting('synchronous_commit') = 'off'"
+        " THEN set_config('synchronous_commit', 'on', false) END",
         (str(STATEMENT_TIMEOUT_MS), str(LOCK_TIMEOUT_MS)),
     )
 
