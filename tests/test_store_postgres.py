@@ -260,6 +260,20 @@ def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recove
     assert WsgiClient(app).login("ann@example.com").status == 200
 
 
+def test_a_database_restarted_between_two_requests_costs_no_request_an_error(own_server):
+    # Every pooled connection died with the restart; the first read finds
+    # its connection dead and is retried once on a fresh one.
+    app = create_app(Config(db_path=own_server.new_database(), **FAST), clock=FakeClock())
+    web = WsgiClient(app)
+    assert web.signup("ann@example.com").status == 201
+    assert web.login("ann@example.com").status == 200
+    assert web.request("GET", "/me/sessions").status == 200
+    own_server.stop_server()
+    own_server.start_server()
+    assert web.request("GET", "/me").status == 200
+    assert web.request("GET", "/me/sessions").status == 200
+
+
 def test_run_server_exits_with_one_line_when_postgres_cannot_be_reached():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
