@@ -3,13 +3,16 @@
 Three instances (A, B, C), one granian worker each, share one database and
 nothing else; every check goes over HTTP as a browser behind a load
 balancer would, a request to one instance and the next to another. Then the
-conformance suite at `--level hardening` runs against a PostgreSQL-backed
-reference, as tests/test_reference_conformance.py runs it on SQLite.
+conformance suite at `--level hardening` runs against two PostgreSQL-backed
+instances behind a round-robin balancer (every request to the next one), as
+tests/test_reference_conformance.py runs it against the SQLite reference.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import itertools
 import json
 import os
 import subprocess
@@ -17,7 +20,9 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -193,6 +198,62 @@ def test_of_two_revoke_alls_sent_to_two_instances_at_once_exactly_one_gets_200(c
 
 # -- the conformance suite against a PostgreSQL-backed reference ---------------------------------------------
 
+# Hop-by-hop headers (RFC 9110 7.6.1) are the balancer's own, never forwarded.
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+
+
+@contextlib.contextmanager
+def round_robin(backends: list[str], served: dict[str, int]) -> Iterator[str]:
+    """A minimal load balancer: each request to the next backend in turn, Host passed through; yield its URL.
+
+    `served` counts the requests each backend answered.
+    """
+    targets = itertools.cycle([urlsplit(url).netloc for url in backends])
+    lock = threading.Lock()
+
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args) -> None:
+            pass
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            with lock:
+                target = next(targets)
+                served[target] = served.get(target, 0) + 1
+            upstream = http.client.HTTPConnection(target, timeout=60)
+            try:
+                upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for name, value in self.headers.items():
+                    if name.lower() not in _HOP_BY_HOP:
+                        upstream.putheader(name, value)
+                upstream.endheaders(body)
+                answer = upstream.getresponse()
+                data = answer.read()
+            finally:
+                upstream.close()
+            self.send_response_only(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = do_OPTIONS = do_HEAD = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 IDLE_TIMEOUT = 4
 ABSOLUTE_TIMEOUT = 10
 TOUCH_INTERVAL = 1
@@ -200,13 +261,14 @@ TOUCH_INTERVAL = 1
 
 @pytest.fixture(scope="module")
 def postgres_reference_run(tmp_path_factory) -> dict:
-    """Run the suite at --level hardening against one reference instance on PostgreSQL; return its report."""
+    """Run the suite at --level hardening against two PostgreSQL-backed instances behind a round-robin balancer."""
     workdir = tmp_path_factory.mktemp("postgres-conformance")
     report = workdir / "report.json"
     database = postgres.postgres_database()
     timeouts = ("--idle-timeout", str(IDLE_TIMEOUT), "--absolute-timeout", str(ABSOLUTE_TIMEOUT))
     server_args = (*timeouts, "--touch-interval", str(TOUCH_INTERVAL))
-    with instances(workdir, database, 1, server_args) as [url]:
+    served: dict[str, int] = {}
+    with instances(workdir, database, 2, server_args) as backends, round_robin(backends, served) as url:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("CONFORMANCE_BASE_URL", None)
         proc = subprocess.run(
@@ -216,11 +278,13 @@ def postgres_reference_run(tmp_path_factory) -> dict:
         )  # fmt: skip
     output = (proc.stdout + proc.stderr)[-4000:]
     assert report.exists(), f"the suite wrote no report (exit {proc.returncode}):\n{output}"
-    return {"exit_code": proc.returncode, "report": json.loads(report.read_text()), "output": output}
+    return {"exit_code": proc.returncode, "report": json.loads(report.read_text()), "output": output, "served": served}
 
 
-def test_the_suite_at_hardening_passes_against_the_postgres_backed_reference(postgres_reference_run):
+def test_the_suite_at_hardening_passes_against_two_postgres_backed_instances(postgres_reference_run):
     run = postgres_reference_run
+    assert len(run["served"]) == 2 and min(run["served"].values()) > 100, run["served"]
+    print("requests per instance:", sorted(run["served"].values()))
     assert run["exit_code"] == 0, f"the suite exited {run['exit_code']}:\n{run['output']}"
     assert run["report"]["problems"] == []
     results = {result["id"]: result for result in run["report"]["rules"]}
