@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=_env("DB_PATH", None),
-        help="SQLite database file; its folder must exist. Default: a per-user data folder, "
+        help="where the data lives: an SQLite file, whose folder must exist, or a postgresql:// URL "
+        "of a database that several instances share. Default: an SQLite file in a per-user data folder, "
         f"$XDG_DATA_HOME or ~/.local/share (here {d.db_path}) [SESSIONS_DB_PATH]",
     )
     p.add_argument(

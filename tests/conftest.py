@@ -17,6 +17,8 @@ import pytest
 
 from impl import Config, create_app
 
+from . import postgres
+
 # Cheap password hashing: these tests are about sessions, not scrypt's cost.
 FAST = {"scrypt_n": 2, "access_log": False}
 
@@ -210,3 +212,8 @@ def serve() -> Iterator[Callable[[Any], str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    # The throwaway PostgreSQL server, if any test started one (tests/postgres.py).
+    postgres.stop()

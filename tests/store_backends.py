@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .postgres import postgres_database
+
 
 def sqlite_database(tmp_path: Path) -> str:
     return str(tmp_path / "sessions.db")
 
 
-BACKENDS = {"sqlite": sqlite_database}
+# "postgres": a fresh database per test on the session's throwaway server
+# (tests/postgres.py); skips on a machine without PostgreSQL, fails in CI.
+BACKENDS = {"sqlite": sqlite_database, "postgres": postgres_database}
