@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import ENV_PREFIX, Config, default_db_path
 # --db names a database server rather than a file: left to the store to open.
+from .store.base import describe_database
 from .store.base import is_store_url as is_database_url
 
 log = logging.getLogger("impl.serve")
@@ -309,7 +310,7 @@ def announce_when_ready(host: str, port: int, db_path: str, timeout: float = 60)
             time.sleep(0.05)
             continue
         print(f"listening on {url_for(host, port)}", flush=True)
-        print(f"data in {db_path}", flush=True)
+        print(f"data in {describe_database(db_path)}", flush=True)
         return
     log.error("server did not start listening on %s within %.0f s", url_for(host, port), timeout)
 
@@ -367,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         open_store(config.db_path).close()
     except Exception as exc:
-        print(f"cannot open database {config.db_path}: {exc}", file=sys.stderr)
+        print(f"cannot open database {describe_database(config.db_path)}: {exc}", file=sys.stderr)
         return 2
 
     # Workers are fresh interpreters: they read the settings from here.

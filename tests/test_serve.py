@@ -16,7 +16,7 @@ import requests
 from impl.config import Config
 from impl.serve import maintain
 from impl.sessions import Client, SessionManager
-from impl.store import open_store
+from impl.store import describe_database, open_store
 
 from .servers import ROOT, running_server, started_server
 
@@ -182,3 +182,13 @@ def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_database_url_is_printed_without_its_password(tmp_path):
+    url = "postgresql://ann:s3cret-pw@127.0.0.1:1/sessions?sslmode=disable"
+    assert describe_database(url) == "postgresql://ann@127.0.0.1:1/sessions"
+    result = subprocess.run([sys.executable, str(ROOT / "run_server.py"), "--db", url, "--port", "0"],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert "postgresql://ann@127.0.0.1:1/sessions" in result.stderr

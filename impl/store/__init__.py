@@ -21,6 +21,7 @@ from .base import (
     StoreError,
     StoreUnavailable,
     UserRow,
+    describe_database,
     is_store_url,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UserRow",
+    "describe_database",
     "is_store_url",
     "open_store",
 ]

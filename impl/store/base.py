@@ -42,6 +42,7 @@ Theory of operation: what every backend guarantees
 from __future__ import annotations
 
 import enum
+from urllib.parse import urlsplit
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
@@ -284,6 +285,20 @@ class Store(Protocol):
 def is_store_url(database: str) -> bool:
     """Tell whether a database setting names a PostgreSQL server rather than an SQLite file."""
     return database.startswith(("postgresql://", "postgres://"))
+
+
+def describe_database(database: str) -> str:
+    """Return the database setting as it may be printed: a URL loses its password (and any query)."""
+    if not is_store_url(database):
+        return database
+    try:
+        parts = urlsplit(database)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the PostgreSQL database URL"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 __all__: Sequence[str] = [
