@@ -213,10 +213,22 @@ def test_reference_under_the_same_harness_passes_every_rule(runs):
     )
 
 
+# The extensions' control declares no timeouts (see EXTENSION_CONTROL_RULES), so
+# EXT-REASON's "expired" check cannot run there and the rule is partly checked;
+# tests/test_reference_conformance.py checks it with timeouts declared.
+PARTLY_CHECKED_BY_DESIGN = {"EXT-REASON": '"expired" reason needs a timeout'}
+
+
 def test_reference_under_the_same_harness_passes_the_extensions(runs):
     run = runs[CONTROL_EXTENSIONS.id]
     checked = rules.select(list(EXTENSION_CONTROL_RULES), rules.EXTENSIONS)
-    problems = [rule_id for rule_id in checked if run.outcomes.get(rule_id, ("missing",))[0] != "pass"]
+
+    def fine(rule_id: str) -> bool:
+        outcome, message = run.outcomes.get(rule_id, ("missing", ""))
+        partly = rule_id in PARTLY_CHECKED_BY_DESIGN and PARTLY_CHECKED_BY_DESIGN[rule_id] in message
+        return outcome == "pass" or (outcome == "partial" and partly)
+
+    problems = [rule_id for rule_id in checked if not fine(rule_id)]
     assert not problems and run.exit_code == 0 and set(run.outcomes) == set(checked), (
         f"the unbroken reference, served as the EXT variants are, does not pass {problems}:\n{run.explain()}"
     )

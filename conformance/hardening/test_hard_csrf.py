@@ -86,3 +86,38 @@ def test_same_origin_state_change_is_not_refused(pair, target, action, variant):
             endings.over(actor, "the logout went through", token=token)
         else:
             endings.over(other, f"the {action} went through", observer=actor, session_id=other_id)
+
+
+# The extensions keep HARD-CSRF on every state change they add (the contract's
+# Extensions section): checked only where they are in scope.
+EXTENSION_ACTIONS = ["password-change", "rename"]
+
+
+@pytest.mark.parametrize("variant", ["other-site", "null-origin", "sec-fetch-site-cross-site"])
+@pytest.mark.parametrize("action", EXTENSION_ACTIONS)
+def test_cross_site_extension_action_gets_403_and_changes_nothing(
+    new_user, login, new_device, target, suite_level, action, variant
+):
+    if suite_level != "extensions":
+        pytest.skip("not applicable below --level extensions: the extensions' state changes are checked there")
+    user = new_user()
+    actor, other = login(user), login(user)
+    other_id = expect.current_id(other)
+    headers = _headers(target, variant)
+    if action == "password-change":
+        body = {"currentPassword": user.password, "newPassword": user.password + "-changed"}
+        response = actor.post("/me/password", json=body, headers=headers, follow_cookies=False)
+    else:
+        response = actor.request(
+            "PATCH", f"/me/sessions/{other_id}", json={"name": "Renamed cross-site"}, headers=headers,
+            follow_cookies=False,
+        )
+    expect.error(response, 403, why=f"{action} with {variant}: {headers}")
+    expect.alive(actor, why="a refused cross-site request changes nothing")
+    expect.alive(other, why="a refused cross-site request changes nothing")
+    if action == "password-change":
+        again = new_device()
+        expect.status(again.login(user.email, user.password), 200, why="the password must be unchanged")
+    else:
+        names = [item.get("name") for item in expect.session_list(actor) if str(item["id"]) == str(other_id)]
+        assert names and names[0] != "Renamed cross-site", "a refused cross-site rename must not rename"
