@@ -115,11 +115,35 @@ def _listening_url(process: subprocess.Popen[bytes]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _start_reference_on_postgres(workdir: Path) -> Iterator[list[str]]:
+    # A throwaway PostgreSQL server from Debian's binaries (as the tests start
+    # it), one fresh database, and run_server.py on it with the same settings
+    # the suite gives the SQLite reference it starts itself.
+    sys.path.insert(0, str(ROOT))
+    from tests import postgres
+
+    server = postgres.start()
+    try:
+        database = server.new_database()
+        argv = [sys.executable, "run_server.py", "--port", "0", "--db", database, "--workers", "1",
+                "--scrypt-n", "1024", "--no-access-log", "--touch-interval", "1", *REFERENCE_DECLARATIONS]
+        with serve_command(argv, ["--touch-interval", "1", *REFERENCE_DECLARATIONS])(workdir) as args:
+            yield args
+    finally:
+        server.close()
+
+
 IMPLEMENTATIONS: list[Implementation] = [
     Implementation(
         "reference (SQLite)",
         "`impl/`, started by the suite (`--start-reference`) with a 4 s idle and a 10 s absolute timeout",
         _start_reference,
+    ),
+    Implementation(
+        "reference (PostgreSQL)",
+        "`impl/` with `--db postgresql://…` on a throwaway PostgreSQL 15, one worker, the same timeouts",
+        _start_reference_on_postgres,
     ),
     Implementation(
         "examples/node-server",
