@@ -49,6 +49,7 @@ class ServerAt(Server):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default="44f2553", help="the older commit (default: before the store seam)")
+    parser.add_argument("--after", default=None, help="a newer commit to compare instead of this tree")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=8, help="seconds per wrk run")
     args = parser.parse_args()
@@ -56,9 +57,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-before-after-") as work:
         old_root = os.path.join(work, "before")
         subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-q", old_root, args.rev], check=True)
+        new_root = ROOT
+        if args.after:
+            new_root = os.path.join(work, "after")
+            subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", "-q", new_root, args.after], check=True)
         servers = {
             "before": ServerAt("before", old_root, os.path.join(work, "before.db"), work),
-            "after": ServerAt("after", ROOT, os.path.join(work, "after.db"), work),
+            "after": ServerAt("after", new_root, os.path.join(work, "after.db"), work),
         }
         try:
             for server in servers.values():
@@ -75,12 +80,13 @@ def main() -> int:
         finally:
             for server in servers.values():
                 server.stop()
-            subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", old_root], check=False)
+            for root in {old_root, new_root} - {ROOT}:
+                subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", root], check=False)
 
     def median(name: str, path: str, key: str) -> float:
         return statistics.median(r[key] for r in figures[(name, path)])
 
-    print(f"\nGET /me before ({args.rev}) and after (this tree), {args.rounds} interleaved rounds of "
+    print(f"\nGET /me before ({args.rev}) and after ({args.after or 'this tree'}), {args.rounds} interleaved rounds of "
           f"{args.duration:g} s, wrk -t2 -c16, medians")
     print(f"| server | path | req/s | p50 ms | p99 ms |\n|---|---|---:|---:|---:|")
     for (name, path) in figures:
