@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from .config import Config
 from .errors import TooManyAttempts
-from .store import Store
+from .store import Attempts, Store
 
 
 class Throttle:
@@ -41,10 +41,25 @@ class Throttle:
         """Count an attempt and return its key; raise TooManyAttempts (429) when the key is locked."""
         key = self.key(email_key, ip)
         if self.limit:
-            wait_ms = self.store.begin_attempt(key, int(self.clock() * 1000), self.limit, self.lockout_ms)
-            if wait_ms:
-                raise TooManyAttempts(retry_after=max(1, math.ceil(wait_ms / 1000)))
+            now = int(self.clock() * 1000)
+            state = self.store.update_attempts(key, lambda old: self.counted(old, now))
+            if state.locked_until > now:
+                raise TooManyAttempts(retry_after=max(1, math.ceil((state.locked_until - now) / 1000)))
         return key
+
+    def counted(self, old: Attempts | None, now: int) -> Attempts:
+        """Return the counter after one more attempt at `now` (ms): the whole rule, in one place.
+
+        A locked key stays as it is (the lock is not prolonged: the owner's
+        wait ends when it was told). A lock served, or a quiet spell as long
+        as a lockout, starts the count afresh. Past the limit, the key is
+        locked for the lockout from now.
+        """
+        if old is not None and old.locked_until > now:
+            return old
+        fresh = old is None or old.locked_until or old.updated_at <= now - self.lockout_ms
+        count = (0 if fresh else old.count) + 1
+        return Attempts(count, now + self.lockout_ms if count > self.limit else 0, now)
 
     def succeeded(self, key: bytes) -> None:
         """Forget the attempts of a key whose password was right."""

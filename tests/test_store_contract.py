@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from impl.config import Config
+from impl.errors import TooManyAttempts
 from impl.passwords import PasswordHasher
 from impl.sessions import Client, SessionManager, hash_token, new_token
+from impl.throttle import Throttle
 from impl.store import Cutoffs, Event, Outcome, Store, open_store
 from impl.store.base import EXPIRED, LOGGED_OUT, PASSWORD_CHANGED, REVOKED
 
@@ -412,21 +414,60 @@ def test_new_device_is_a_known_account_on_an_unseen_device_name_and_ip_pair(mana
 # -- throttling counters -------------------------------------------------------------------
 
 
-def test_attempts_past_the_limit_are_refused_until_the_lockout_passes(store):
-    key, other = b"k" * 32, b"o" * 32
-    assert [store.begin_attempt(key, 1000, 3, 60_000) for _ in range(3)] == [0, 0, 0]
-    assert store.begin_attempt(key, 1000, 3, 60_000) == 60_000
-    assert store.begin_attempt(key, 31_000, 3, 60_000) == 30_000
-    assert store.begin_attempt(other, 31_000, 3, 60_000) == 0
-    assert store.begin_attempt(key, 61_000, 3, 60_000) == 0  # served: counting starts afresh
+def throttle(store, config, clock) -> Throttle:
+    return Throttle(store, config.replace(throttle_limit=3, throttle_lockout=60), clock)
 
 
-def test_clearing_attempts_resets_the_count(store):
-    key = b"k" * 32
+def test_attempts_past_the_limit_are_refused_until_the_lockout_passes(store, config, clock):
+    brake = throttle(store, config, clock)
     for _ in range(3):
-        store.begin_attempt(key, 1000, 3, 60_000)
-    store.clear_attempts(key)
-    assert [store.begin_attempt(key, 1000, 3, 60_000) for _ in range(3)] == [0, 0, 0]
+        brake.attempt("ann@x.org", "203.0.113.1")
+    with pytest.raises(TooManyAttempts) as refused:
+        brake.attempt("ann@x.org", "203.0.113.1")
+    assert refused.value.headers == {"Retry-After": "60"}
+    clock.advance(30)
+    with pytest.raises(TooManyAttempts) as still:
+        brake.attempt("ann@x.org", "203.0.113.1")  # any password, and the lock is not prolonged
+    assert still.value.headers == {"Retry-After": "30"}
+    brake.attempt("ann@x.org", "198.51.100.7")  # another address: not affected
+    brake.attempt("bob@x.org", "203.0.113.1")  # another account: not affected
+    clock.advance(30)
+    for _ in range(3):
+        brake.attempt("ann@x.org", "203.0.113.1")  # served: counting starts afresh
+
+
+def test_a_success_forgets_the_count(store, config, clock):
+    brake = throttle(store, config, clock)
+    for _ in range(3):
+        key = brake.attempt("ann@x.org", "203.0.113.1")
+    brake.succeeded(key)
+    for _ in range(3):
+        brake.attempt("ann@x.org", "203.0.113.1")
+
+
+def test_concurrent_attempts_on_one_key_are_all_counted(store, database, config, clock):
+    # One handle per thread, as workers or instances would have.
+    handles = [Throttle(open_store(database), config.replace(throttle_limit=10), clock) for _ in range(8)]
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(brake: Throttle) -> None:
+        for _ in range(3):
+            try:
+                brake.attempt("ann@x.org", "203.0.113.1")
+                result = "counted"
+            except TooManyAttempts:
+                result = "refused"
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(h,)) for h in handles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # 24 attempts at once: exactly the limit got through, whatever the interleaving.
+    assert outcomes.count("counted") == 10 and outcomes.count("refused") == 14
 
 
 def test_a_verified_password_hash_is_what_accounts_store(store):

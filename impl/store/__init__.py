@@ -7,6 +7,7 @@ URL opens PostgreSQL, anything else is the path of an SQLite file.
 from __future__ import annotations
 
 from .base import (
+    Attempts,
     Cutoffs,
     DeviceHistory,
     EndFacts,
@@ -38,6 +39,7 @@ def open_store(database: str) -> Store:
 
 
 __all__ = [
+    "Attempts",
     "Cutoffs",
     "DeviceHistory",
     "EndFacts",

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import enum
 from urllib.parse import urlsplit
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 
@@ -182,6 +182,14 @@ class DeviceHistory(NamedTuple):
     any_login: bool  # any login of the account at all
 
 
+class Attempts(NamedTuple):
+    """A password-attempt counter (HARD-THROTTLE): how many, locked until when (0: not), last written (ms)."""
+
+    count: int
+    locked_until: int
+    updated_at: int
+
+
 class Store(Protocol):
     """The verbs the policy uses. Every method is safe from many threads and processes."""
 
@@ -253,12 +261,12 @@ class Store(Protocol):
         """Tell whether the account logged in from this pair since `since` (ms), and at all."""
 
     # -- throttling (HARD-THROTTLE) ----------------------------------------------
-    def begin_attempt(self, key: bytes, now: int, limit: int, lockout: int) -> int:
-        """Count one login attempt for `key`; return 0 if it may go on, else ms until it may.
+    def update_attempts(self, key: bytes, decide: Callable[["Attempts | None"], "Attempts"]) -> "Attempts":
+        """Read the counter of `key` and store what `decide` makes of it, in one transaction; return that.
 
-        The attempt is counted before the password is checked, so concurrent
-        guesses cannot slip past the limit; `clear_attempts` resets it on success.
-        A key over `limit` attempts is locked for `lockout` ms from then.
+        The row is locked meanwhile (across workers and instances), so
+        concurrent attempts on one key count one after the other. What an
+        attempt does to the counter is the policy's (impl/throttle.py).
         """
 
     def clear_attempts(self, key: bytes) -> None:
@@ -302,6 +310,7 @@ def describe_database(database: str) -> str:
 
 
 __all__: Sequence[str] = [
+    "Attempts",
     "Cutoffs",
     "DeviceHistory",
     "EndFacts",

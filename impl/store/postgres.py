@@ -68,6 +68,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import (
     EXPIRED,
+    Attempts,
     LOGGED_OUT,
     PASSWORD_CHANGED,
     REVOKED,
@@ -694,30 +695,26 @@ class PostgresStore:
     # -- throttling ----------------------------------------------------------------
 
     @_translated
-    def begin_attempt(self, key: bytes, now: int, limit: int, lockout: int) -> int:
+    def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
         with self._write() as conn:
             # Make sure the row exists, then lock it: concurrent attempts on
             # one key, from any instance, count one after the other.
             conn.execute(
                 "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (%s, 0, 0, %s)"
                 " ON CONFLICT (key) DO NOTHING",
-                (key, now),
+                (key, 0),
             )
-            attempts, locked_until, updated_at = conn.execute(
+            row = conn.execute(
                 "SELECT attempts, locked_until, updated_at FROM login_attempts WHERE key = %s FOR UPDATE", (key,)
             ).fetchone()
-            if locked_until > now:
-                return locked_until - now
-            if locked_until or updated_at <= now - lockout:
-                # A lock served, or a quiet spell as long as one: start afresh.
-                attempts = 0
-            attempts += 1
-            locked_until = now + lockout if attempts > limit else 0
-            conn.execute(
-                "UPDATE login_attempts SET attempts = %s, locked_until = %s, updated_at = %s WHERE key = %s",
-                (attempts, locked_until, now, key),
-            )
-            return lockout if locked_until else 0
+            old = Attempts(*row) if row != (0, 0, 0) else None
+            new = decide(old)
+            if new != old:
+                conn.execute(
+                    "UPDATE login_attempts SET attempts = %s, locked_until = %s, updated_at = %s WHERE key = %s",
+                    (*new, key),
+                )
+            return new
 
     @_translated
     def clear_attempts(self, key: bytes) -> None:

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 from .base import (
     EXPIRED,
+    Attempts,
     LOGGED_OUT,
     PASSWORD_CHANGED,
     REVOKED,
@@ -571,24 +572,19 @@ class SqliteStore:
     # -- throttling ----------------------------------------------------------------
 
     @_translated
-    def begin_attempt(self, key: bytes, now: int, limit: int, lockout: int) -> int:
+    def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
+        # BEGIN IMMEDIATE holds the write lock from the read on: no other
+        # attempt on any key can slip between reading and writing.
         with self._write() as conn:
             row = conn.execute("SELECT attempts, locked_until, updated_at FROM login_attempts WHERE key = ?", (key,)).fetchone()
-            attempts = 0
-            if row is not None:
-                attempts, locked_until, updated_at = row
-                if locked_until > now:
-                    return locked_until - now
-                if locked_until or updated_at <= now - lockout:
-                    # A lock served, or a quiet spell as long as one: start afresh.
-                    attempts = 0
-            attempts += 1
-            locked_until = now + lockout if attempts > limit else 0
-            conn.execute(
-                "INSERT OR REPLACE INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (?, ?, ?, ?)",
-                (key, attempts, locked_until, now),
-            )
-            return lockout if locked_until else 0
+            old = Attempts(*row) if row else None
+            new = decide(old)
+            if new != old:
+                conn.execute(
+                    "INSERT OR REPLACE INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (?, ?, ?, ?)",
+                    (key, *new),
+                )
+            return new
 
     @_translated
     def clear_attempts(self, key: bytes) -> None:
