@@ -153,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     # thread gave the best p99 alone (4 ms) but 67 ms while logins ran, as a
     # login's scrypt holds the worker's only thread for ~75 ms; four threads
     # fought over the GIL (p99 8-13 ms); two gave 6 ms alone, 9 ms with logins.
+    # Since impl/bridge.py, bodiless GETs run on the event loop and the
+    # threads serve requests with a body and the other methods.
     p.add_argument(
-        "--threads", type=int, default=_env("THREADS", 2), help="threads per worker process [SESSIONS_THREADS]"
+        "--threads", type=int, default=_env("THREADS", 2),
+        help="threads per worker process for requests with a body and for methods other than GET and HEAD, "
+        "which run on the worker's event loop [SESSIONS_THREADS]",
     )
     p.add_argument(
         "--scrypt-n",
