@@ -21,7 +21,7 @@ import pytest
 
 from conformance import rules
 
-from .test_suite_layout import RULES_AWAITING_TESTS
+from .test_suite_layout import rule_params
 
 ROOT = Path(__file__).resolve().parent.parent
 # Short enough to wait out, and the idle timeout at least twice the refresh
@@ -67,23 +67,8 @@ def test_reference_run_exits_0(reference_run):
     assert reference_run["report"]["problems"] == []
 
 
-def _rule_params() -> list[Any]:
-    # Every rule the run selects; one whose checks are still being written has
-    # no result yet: a strict xfail, so its arrival turns this red until the
-    # mark goes (see tests/test_suite_layout.py).
-    return [
-        pytest.param(
-            rule_id,
-            id=rule_id,
-            marks=[pytest.mark.xfail(strict=True, reason=RULES_AWAITING_TESTS[rule_id])]
-            if rule_id in RULES_AWAITING_TESTS
-            else [],
-        )
-        for rule_id in rules.select([], rules.EXTENSIONS)
-    ]
-
-
-@pytest.mark.parametrize("rule_id", _rule_params())
+# Every rule the run selects (see rule_params for those whose checks are still being written).
+@pytest.mark.parametrize("rule_id", rule_params(rules.select([], rules.EXTENSIONS)))
 def test_reference_passes_rule(reference_run, rule_id):
     results = {result["id"]: result for result in reference_run["report"]["rules"]}
     assert rule_id in results, f"the run reported no result for {rule_id}:\n{reference_run['output']}"

@@ -36,7 +36,7 @@ import pytest
 from conformance import diagnoses, rules
 
 from .broken_servers import CONTROL, CONTROL_EXTENSIONS, EXTENSION_CONTROL_RULES, VARIANTS, Variant, serve_variant
-from .test_suite_layout import RULES_AWAITING_TESTS
+from .test_suite_layout import RULES_AWAITING_TESTS, rule_params
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST_FILE = Path(__file__).resolve().parent / "BROKEN_SERVERS.md"
@@ -303,20 +303,7 @@ def _listed_variants() -> dict[str, tuple[list[str], str]]:
     return listed
 
 
-def _every_rule() -> list[Any]:
-    return [
-        pytest.param(
-            rule_id,
-            id=rule_id,
-            marks=[pytest.mark.xfail(strict=True, reason=RULES_AWAITING_TESTS[rule_id])]
-            if rule_id in RULES_AWAITING_TESTS
-            else [],
-        )
-        for rule_id in rules.RULES
-    ]
-
-
-@pytest.mark.parametrize("rule_id", _every_rule())
+@pytest.mark.parametrize("rule_id", rule_params())
 def test_every_rule_is_broken_by_a_variant_the_suite_catches(rule_id):
     caught = {rule_id for v in VARIANTS if v.id not in SUITE_GAPS for rule_id in v.breaks}
     assert rule_id in caught, f"no variant in tests/broken_servers.py breaks {rule_id}"

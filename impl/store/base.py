@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import enum
 from urllib.parse import urlsplit
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 
@@ -307,22 +307,3 @@ def describe_database(database: str) -> str:
         return "the PostgreSQL database URL"
     user = f"{parts.username}@" if parts.username else ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
-
-
-__all__: Sequence[str] = [
-    "Attempts",
-    "Cutoffs",
-    "DeviceHistory",
-    "EndFacts",
-    "Event",
-    "EventRow",
-    "ListedSession",
-    "NewSession",
-    "Outcome",
-    "SessionRow",
-    "Store",
-    "StoreBusy",
-    "StoreError",
-    "StoreUnavailable",
-    "UserRow",
-]
