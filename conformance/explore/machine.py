@@ -97,10 +97,15 @@ def machine_for(config: Config) -> type[RuleBasedStateMachine]:
             self.runner: Runner | None = None
             self.history: list[Step] = []
 
-        @initialize()
-        def fresh_accounts(self) -> None:
+        @initialize(second=st.booleans())
+        def fresh_accounts(self, second: bool) -> None:
+            # Every history starts with its accounts signed up (the second one if drawn): Hypothesis switches
+            # random rules off for a whole history (swarm testing), and without an account nothing else means much.
             self.runner = Runner(config.targets, config.level, config.touch_interval)
             self.counted = False
+            self.pauses = 0
+            for user in range(2 if second else 1):
+                self._run(step("signup", user=user, case="as-is"))
 
         def teardown(self) -> None:
             if self.runner is not None:
@@ -186,20 +191,28 @@ def machine_for(config: Config) -> type[RuleBasedStateMachine]:
 
         @rule(device=DEVICES, pause=PAUSES)
         def me(self, device: int, pause: bool) -> None:
-            self._pause(pause)
+            self._pause(pause, device)
             self._run(step("me", device))
 
         @rule(device=DEVICES, pause=PAUSES)
         def list_sessions(self, device: int, pause: bool) -> None:
-            self._pause(pause)
+            self._pause(pause, device)
             self._run(step("list", device))
 
-        def _pause(self, pause: bool) -> None:
+        def _pause(self, pause: bool, device: int) -> None:
             # A use after a pause long enough for a refresh interval and a second of timestamp resolution to
-            # pass: lastActiveAt may move then, and only that session's. A step of its own, only where the
-            # target declared its refresh interval, and drawn with a use (as a rule, it crowded out the others).
-            if pause and waits:
-                self._run(step("wait", seconds=max(1.1, (config.touch_interval or 0) + 0.1)))
+            # pass: lastActiveAt may move then, and only that session's. Only where the target declared its
+            # refresh interval, and only where it can show something (a sibling listed and unused since), at
+            # most twice a history: each costs a second, where another step costs a few milliseconds.
+            if not (pause and waits and self.pauses < 2 and self.runner is not None):
+                return
+            model = self.runner.model
+            own = model.live_session_of(device)
+            if own is None or not any(s is not own and s.last_seen is not None and not s.used_since_seen
+                                      for s in model.alive_sessions(own.user)):
+                return
+            self.pauses += 1
+            self._run(step("wait", seconds=max(1.1, (config.touch_interval or 0) + 0.1)))
 
         @rule(device=DEVICES, victim=TARGETS)
         def revoke(self, device: int, victim: str) -> None:

@@ -102,6 +102,9 @@ def explore(
     result.requests, result.pairs = budget.requests, budget.pairs
     if budget.finding is not None:
         history, records, divergence = budget.finding
+        if shrink:
+            history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
+                                                       started + seconds + SHRINK_SECONDS)
         result.rule = divergence.problem.rule
         result.message = str(divergence)
         result.history, result.steps_of_history = records, history
@@ -122,6 +125,36 @@ def explore(
         result.replay_command = " ".join(_quote(arg) for arg in [*command, "--explore-seed", str(seed)])
     result.seconds = time.monotonic() - started
     return result
+
+
+def _drop_steps(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],
+                records: list[Record], divergence: Divergence, deadline: float) -> tuple[Any, Any, Divergence]:
+    """Finish Hypothesis' shrinking: drop single steps while the history still breaks the same rule.
+
+    Hypothesis stops when its time is up; a history of concurrent pairs on a
+    live server shrinks slowly there. One step at a time, last to first, is
+    cheap and keeps each step's meaning (steps name devices, not sessions).
+    """
+    from conformance.explore.history import Runner
+
+    changed = True
+    while changed and time.monotonic() < deadline:
+        changed = False
+        for index in range(len(history) - 2, -1, -1):
+            if time.monotonic() > deadline:
+                break
+            shorter = history[:index] + history[index + 1:]
+            runner = Runner(targets, level, touch_interval)
+            try:
+                for one in shorter:
+                    runner.run(one)
+            except Divergence as again:
+                if again.problem.rule == divergence.problem.rule and again.step == len(shorter):
+                    history, records, divergence = shorter, list(runner.records), again
+                    changed = True
+            finally:
+                runner.close()
+    return history, records, divergence
 
 
 def _quote(arg: str) -> str:
