@@ -605,7 +605,7 @@ def test_every_view_fits_the_width(devices, account, base_url, width):
 
 
 def test_screenshot_of_the_signed_in_page(devices, serve, tmp_path):
-    """Three sessions of one person, as the README shows them (docs/sessions-page.png).
+    """Three sessions of one person, as the tutorial shows them (docs/sessions-page.png).
 
     An in-process app with a shifted clock gives them different ages, and a
     trusted proxy lets each carry its own (documentation-range) address.
