@@ -124,3 +124,82 @@ def test_no_login_with_the_old_password_survives_a_password_change_whatever_the_
         f"({late_200s} of them received after the change's 200)"
     )
     assert not bad_trials, "\n".join(bad_trials)
+
+
+class Thief:
+    """Loops on revoke-all with a stolen cookie, from several threads and both servers, until refused."""
+
+    def __init__(self, cookie_jar: requests.Session, urls: list[str], loops: int = 4) -> None:
+        self.jar = cookie_jar
+        self.urls = urls
+        self.stop = threading.Event()
+        self.requests: list[tuple[float, int, str | None]] = []  # sent, status, reason
+        self.threads = [threading.Thread(target=self._loop, args=(urls[i % len(urls)],)) for i in range(loops)]
+
+    def _loop(self, url: str) -> None:
+        http = requests.Session()
+        http.cookies.update(self.jar.cookies)
+        while not self.stop.is_set():
+            sent = time.monotonic()
+            response = http.post(f"{url}/me/sessions/revoke-all", timeout=30)
+            reason = response.json().get("reason") if response.status_code == 401 else None
+            self.requests.append((sent, response.status_code, reason))
+            if response.status_code == 401:
+                return
+
+    def __enter__(self) -> "Thief":
+        for t in self.threads:
+            t.start()
+        # Running before the owner starts: at least one revoke-all answered.
+        deadline = time.monotonic() + 10
+        while not self.requests and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+def test_a_thief_looping_on_revoke_all_loses_to_the_owners_first_recovery_login(servers):
+    a, b = servers
+    two_step_lost = 0
+    for trial in range(RECOVER_TRIALS):
+        email = new_user(a)
+        # What the owner had before: log in, then revoke-all. The thief
+        # usually ends the new session first (shown, not asserted).
+        thief_jar = device("thief")
+        assert login(thief_jar, b, email, OLD).status_code == 200
+        with Thief(thief_jar, [a, b]):
+            plain = device("owner")
+            assert login(plain, a, email, OLD).status_code == 200
+            two_step_lost += plain.post(f"{a}/me/sessions/revoke-all", timeout=30).status_code != 200
+        # The recovery login, against a thief looping as before: one step, the first try.
+        thief_jar = device("thief")
+        assert login(thief_jar, b, email, OLD).status_code == 200
+        with Thief(thief_jar, [a, b]) as thief:
+            owner = device("owner")
+            response = login(owner, (a, b)[trial % 2], email, OLD, endOtherSessions=True)
+            won_at = time.monotonic()
+            assert response.status_code == 200, f"trial {trial}: {response.status_code} {response.text}"
+            assert response.json().get("revoked", 1) >= 1
+            assert [status_of_me(owner, url) for url in (a, b)] == [200, 200], f"trial {trial}: the owner lost"
+            deadline = time.monotonic() + 10
+            while any(t.is_alive() for t in thief.threads) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # Each loop's request in flight at the owner's 200 was refused,
+            # and the loops stopped there: none of them outlived the login.
+            assert not any(t.is_alive() for t in thief.threads), f"trial {trial}: the thief is still looping"
+        after = [(status, reason) for sent, status, reason in thief.requests if sent > won_at]
+        assert all(status == 401 and reason == "revoked" for status, reason in after), f"trial {trial}: {after}"
+        # The thief's next request, on either server.
+        assert [status_of_me(thief_jar, url) for url in (a, b)] == [401, 401]
+        assert [status_of_me(owner, url) for url in (a, b)] == [200, 200]
+        events = owner.get(f"{a}/me/activity?limit=2", timeout=30).json()
+        mine = next(s["id"] for s in owner.get(f"{a}/me/sessions", timeout=30).json() if s["isCurrent"])
+        assert [(e["type"], e.get("actorSessionId")) for e in events] == [("sessions_revoked_all", mine), ("login", None)]
+    print(
+        f"\n{RECOVER_TRIALS} trials with a thief looping on revoke-all from 4 threads: the owner's first "
+        f"endOtherSessions login won in all; log in then revoke-all lost {two_step_lost} of {RECOVER_TRIALS}"
+    )
