@@ -141,6 +141,12 @@ CREATE TABLE login_attempts (
     updated_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 """,
+    3: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at INTEGER;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -547,15 +553,41 @@ class SqliteStore:
             self._log(conn, user_id, event)
 
     @_translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        rows = self._conn().execute(
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        with self._write() as conn:
+            recent = conn.execute(
+                "SELECT id, ip FROM events WHERE user_id = ? AND type = 'login_failed' AND at > ? ORDER BY id DESC",
+                (user_id, since),
+            ).fetchall()
+            into = next((row[0] for row in recent if row[1] == event.ip), None)
+            if into is None and len(recent) >= max_open:
+                into = recent[0][0]
+            if into is None:
+                self._log(conn, user_id, event._replace(count=1))
+                conn.execute("UPDATE events SET last_at = at WHERE id = last_insert_rowid()")
+            else:
+                conn.execute(
+                    "UPDATE events SET count = coalesce(count, 1) + 1, last_at = max(coalesce(last_at, at), ?) WHERE id = ?",
+                    (event.at, into),
+                )
+
+    @_translated
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        conn = self._conn()
+        bound = 2**63 - 1
+        if before is not None:
+            # A cursor, not a number: only one of this user's own event ids pages.
+            bound = int(before) if before.isdigit() and len(before) <= 18 else 0
+            if conn.execute("SELECT 1 FROM events WHERE id = ? AND user_id = ?", (bound, user_id)).fetchone() is None:
+                return None
+        rows = conn.execute(
             f"SELECT id, type, strftime({_RFC3339}, at / 1000, 'unixepoch'), ip, device_name, session_id,"
-            " actor_session_id, count, new_device FROM events"
+            f" actor_session_id, count, new_device, strftime({_RFC3339}, last_at / 1000, 'unixepoch') FROM events"
             " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (user_id, int(before) if before is not None else 2**63 - 1, limit),
+            (user_id, bound, limit),
         ).fetchall()
         return [
-            EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]))
+            EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]), row[9])
             for row in rows
         ]
 
