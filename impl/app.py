@@ -153,7 +153,7 @@ def create_app(
         config = Config()
     elif not isinstance(config, Config):
         config = Config.from_mapping(config)
-    store = open_store(config.db_path)
+    store = open_store(config.db)
     hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
     sessions = SessionManager(store, config, clock)
     services = Services(
