@@ -375,7 +375,7 @@ def inprocess_lookup(db: str, tokens: Sequence[str], passes: int = 5) -> float:
     from impl.store.sqlite import SqliteStore
 
     store = SqliteStore(db)
-    manager = SessionManager(store, Config(db_path=db))
+    manager = SessionManager(store, Config(db=db))
     try:
         for token in tokens:  # warm the connection; the first use of each writes its last-active time
             if manager.authenticate(token) is None:

@@ -79,7 +79,7 @@ class Variant:
 
     def config(self, db_path: str) -> Config:
         """Return the reference settings this variant runs with (cheap scrypt, quick refresh)."""
-        return Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
+        return Config(db=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
 
     def app(self, db_path: str) -> WsgiApp:
         """Build a fresh reference app on `db_path` and break it."""

@@ -167,3 +167,12 @@ def test_every_path_the_readme_names_exists():
     ]  # fmt: skip
     assert "impl/app.py" in paths
     assert [path for path in paths if not (ROOT / path).exists()] == []
+
+
+def test_the_settings_table_is_the_one_the_declarations_make():
+    from tools.settings_table import BEGIN, END, PAGE, render_table
+
+    text = PAGE.read_text(encoding="utf-8")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    shown = text.split(BEGIN + "\n", 1)[1].split("\n" + END, 1)[0]
+    assert shown == render_table(), "docs/production.md's settings table is stale: .venv/bin/python -m tools.settings_table"
