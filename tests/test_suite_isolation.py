@@ -247,7 +247,8 @@ def test_levels_decide_what_a_failure_means(tmp_path, broken_url, argv, code, ou
 
 
 def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
-    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME"], broken_url)
+    # -v writes each failure in full; by default the exchanges are left to the reports.
+    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME", "-v"], broken_url)
     assert returncode == 1
     assert "--- rule CORE-ME (core): GET /me names the session's user ---" in output
     assert "HTTP exchanges of this test" in output

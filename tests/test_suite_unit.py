@@ -24,7 +24,8 @@ from conformance.client import (
     redact_cookie_header,
     shorten,
 )
-from conformance.plugin import CheckRecord, parse_expectations, rule_outcome, summary_line
+from conformance.expectations import parse_expectations
+from conformance.outcomes import CheckRecord, rule_outcome, summary_line
 from conformance.preconditions import PreconditionFailed, blamed_rule, precondition
 
 ROOT = Path(__file__).resolve().parent.parent
