@@ -88,7 +88,8 @@ def write_failures(terminal: Any, state: RunState, others: list[Any]) -> None:
         if rest:
             names = ", ".join(_short_name(check.name) for check in rest)
             terminal.write_line(
-                f"{failures.MARK} {len(rest)} more checks of {result['id']} failed: {names} "
+                f"{failures.MARK} {len(rest)} more {'check' if len(rest) == 1 else 'checks'} of {result['id']} "
+                f"failed: {names} "
                 "(each in the JSON report; -v writes them all here)",
                 red=True,
             )
