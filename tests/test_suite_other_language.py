@@ -271,3 +271,10 @@ def test_suite_page_shows_the_core_run_as_the_suite_prints_it(runs: dict[str, di
     assert normalized(shown) == normalized(summary_lines(runs["core"]["output"])), (
         "conformance/README.md's sample run differs from the suite's output:\n" + runs["core"]["output"][-3000:]
     )
+
+
+def test_exploration_at_hardening_finds_no_divergence_over_twenty_seeds(node_url: str) -> None:
+    # The level the server claims (its expected failures, HARD-CSRF and HARD-NO-STORE, are no part of exploration).
+    from .test_explore import assert_no_divergence, explore_seeds
+
+    assert_no_divergence(explore_seeds([node_url], "hardening"))

@@ -90,7 +90,7 @@ class Session:
     # Tokens this session held before a password change rotated it: 401 with reason password_changed.
     old_tokens: list[str] = field(default_factory=list)
     name: str | None = None
-    new_device: bool = False
+    new_device: bool | None = False  # None: learnt from the first list that shows it
     # CORE-LAST-ACTIVE: the lastActiveAt last listed, and whether the session was used since.
     last_seen: str | None = None
     used_since_seen: bool = True
@@ -136,6 +136,8 @@ class Model:
         self.refused_login_body: Any = None
         # The device name each User-Agent gets, learnt from the first list that shows it (CORE-LIST).
         self.device_names: dict[str, str] = {}
+        # Set while a pair of two logins is applied: EXT-NEW-DEVICE's flag is then whatever the server says.
+        self.logins_together = False
         # The body of a 404 for a made-up id, that another user's id must equal (CORE-REVOKE, EXT-RENAME).
         self.not_found_bodies: dict[str, Any] = {}
 
@@ -281,7 +283,10 @@ class Model:
             return [Problem("HARD-TOKEN", "the login issued a token issued before")]
         account.failures = 0
         agent = self.devices[device].agent
-        new_device = bool(account.agents_logged_in) and agent not in account.agents_logged_in
+        new_device: bool | None = bool(account.agents_logged_in) and agent not in account.agents_logged_in
+        if self.logins_together:
+            # Two logins at once may each see the other's device as unseen, or not: the flag is learnt.
+            new_device = None
         account.agents_logged_in.append(agent)
         session = Session(len(self.sessions), user, device, agent, answer.cookie, new_device=new_device)
         self.sessions.append(session)
@@ -426,6 +431,8 @@ class Model:
                 if item.get("name", "missing") != owner.name:
                     return [Problem("EXT-RENAME", f"session {owner.key}: expected \"name\": {owner.name!r}, "
                                     f"got {item.get('name', '(missing)')!r}")]
+                if owner.new_device is None and isinstance(item.get("newDevice"), bool):
+                    owner.new_device = item["newDevice"]
                 if item.get("newDevice") is not owner.new_device:
                     return [Problem("EXT-NEW-DEVICE", f"session {owner.key}: expected \"newDevice\": "
                                     f"{owner.new_device}, got {item.get('newDevice')!r}")]
