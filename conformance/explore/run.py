@@ -105,7 +105,7 @@ def explore(
         history, records, divergence = budget.finding
         if shrink:
             history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
-                                                       started + seconds + shrink_seconds)
+                                                       time.monotonic() + shrink_seconds)
         result.rule = divergence.problem.rule
         result.message = str(divergence)
         result.history, result.steps_of_history = records, history
