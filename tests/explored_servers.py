@@ -23,6 +23,8 @@ from .conftest import FAST
 
 # How long a password change takes: a login sent with it checks the old password inside that time.
 RACE_WINDOW = 0.15
+# What a login does between its password check and taking the user's row: a change sent with it is in flight by then.
+LOGIN_LOOKUP = 0.05
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ def _login_races_password_change(apps: list[Any]) -> list[WsgiApp]:
 
     def check_then_wait(email: str, password: str, client: Client) -> Any:
         user = check(email, password, client)
+        time.sleep(LOGIN_LOOKUP)  # looking the device up, before taking the user's row
         busy = in_flight.get(user.id)
         if busy is not None:
             busy.wait(timeout=5)

@@ -123,6 +123,7 @@ def test_the_curl_script_of_a_sequential_history_reproduces_the_divergence(runs)
     with serving_explored(variant, str(script.parent / "again.db")) as urls:
         proc = subprocess.run(["sh", str(script)], env={"BASE1": urls[0], "PATH": "/usr/bin:/bin"},
                               capture_output=True, text=True, timeout=60)
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    # The last request is the look that diverged: GET /me with the logged-out session's token, answered 200.
-    assert lines[-1].endswith("-> 200"), proc.stdout + proc.stderr
+    last_step = proc.stdout.rsplit("== step ", 1)[1]
+    # After the logout's 200, the looks: GET /me with the logged-out session's token answers 200 again.
+    looks = last_step.split('{"message":"Logged out."} -> 200', 1)[1]
+    assert '"email"' in looks and "-> 200" in looks, proc.stdout + proc.stderr

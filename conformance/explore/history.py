@@ -46,6 +46,7 @@ HOSTILE = {
 }
 NAMES = {
     "plain": "Work laptop",
+    "markup": "<b>Work</b> & laptop",
     "padded": "  Phone  ",
     "null": None,
     "blank": "   ",

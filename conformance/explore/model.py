@@ -201,6 +201,7 @@ class Model:
 
     def _end(self, session: Session, reason: str, rule: str) -> None:
         self.accounts[session.user].last_ending = (rule, self.step)
+        self.last_ending = (rule, self.step)
         session.alive = False
         session.ended_reason = reason
         session.ended_rule = rule
@@ -346,12 +347,14 @@ class Model:
         worked ended it too (a logout by user id, a revoke-all without `AND id
         != ?`); without one, the step under way did.
         """
-        ending = self.accounts[session.user].last_ending
-        if ending is not None and ending[1] >= session.last_ok_step:
-            return ending[0]
+        for ending in (self.accounts[session.user].last_ending, self.last_ending):
+            # The account's own endings first; then anyone's (a revoke-all that forgot `WHERE user_id = ?`).
+            if ending is not None and ending[1] >= session.last_ok_step:
+                return ending[0]
         return self.current_rule or "CORE-LOGIN"
 
     current_rule: str | None = None
+    last_ending: tuple[str, int] | None = None
 
     # --- CORE-LIST (the list's own content is checked in observe) ----------------------------
 
@@ -369,6 +372,9 @@ class Model:
         if not isinstance(body, list) or not all(isinstance(item, dict) and "id" in item for item in body):
             return [Problem("CORE-LIST", f"expected a JSON array of session objects, got {body!r:.200}")]
         alive = self.alive_sessions(session.user)
+        if not all(isinstance(item.get("isCurrent"), bool) for item in body):
+            return [Problem("CORE-LIST", "every entry's \"isCurrent\" must be true or false, got "
+                            f"{[item.get('isCurrent') for item in body]!r}")]
         current = [item for item in body if item.get("isCurrent") is True]
         if len(current) != 1:
             return [Problem("CORE-LIST", f"exactly one entry must be current, found {len(current)}")]
