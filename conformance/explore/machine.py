@@ -199,6 +199,12 @@ def machine_for(config: Config) -> type[RuleBasedStateMachine]:
             self._pause(pause, device)
             self._run(step("list", device))
 
+        # One argument, so among the rules Hypothesis tries first: a use after a pause, where it can show a move.
+        @rule(device=DEVICES)
+        def pause_then_use(self, device: int) -> None:
+            self._pause(True, device)
+            self._run(step("me", device))
+
         def _pause(self, pause: bool, device: int) -> None:
             # A use after a pause long enough for a refresh interval and a second of timestamp resolution to
             # pass: lastActiveAt may move then, and only that session's. Only where the target declared its
