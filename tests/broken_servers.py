@@ -1436,6 +1436,57 @@ def _password_change_keeps_old_token(app: Any) -> WsgiApp:
     return rewrite_responses(app, edit)
 
 
+# The pause a broken login takes between its two steps below (a GeoIP lookup, a
+# notification mail): it widens a window that exists without it, so the
+# suite's race checks catch the bug in every run rather than in most.
+SLOW_STEP = 0.05
+
+
+@variant(
+    "login-checks-password-outside-transaction",
+    ["EXT-PASSWORD"],
+    "login checks the password against the hash it read, looks the device up (a slow call), then writes "
+    "the session without checking that the hash is still the user's: a login with the old password in "
+    "flight during a password change lands after it and lives",
+)
+def _login_checks_password_outside_transaction(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    start = sessions.start
+
+    def start_unchecked(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        time.sleep(SLOW_STEP)
+        return start(user_id, client)
+
+    sessions.start = start_unchecked
+    return app
+
+
+# --- EXT-RECOVER ------------------------------------------------------------------------
+
+
+@variant(
+    "recover-in-two-steps",
+    ["EXT-RECOVER"],
+    "endOtherSessions creates the session, sends the \"new sign-in\" mail (a slow call), then runs the "
+    "revoke-all code for the new session as a second transaction and answers 200 whatever it found: a "
+    "thief's looping revoke-all lands in between, ends the owner's new session, and lives on",
+)
+def _recover_in_two_steps(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def start_then_revoke_all(user_id: str, client: Client, password_hash: str | None = None) -> tuple[str, int] | None:
+        token = sessions.start(user_id, client, password_hash)
+        if token is None:
+            return None
+        time.sleep(SLOW_STEP)
+        session = sessions.authenticate(token)
+        ended = sessions.revoke_others(session, client) if session is not None else None
+        return token, ended or 0
+
+    sessions.start_alone = start_then_revoke_all
+    return app
+
+
 # --- EXT-ACTIVITY ------------------------------------------------------------------------
 
 
