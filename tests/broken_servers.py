@@ -1349,6 +1349,43 @@ def _garbage_cookie_500(app: Any) -> WsgiApp:
 
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@variant(
+    "nul-in-body-500",
+    ["HARD-BAD-INPUT"],
+    "no check for text the database refuses: a NUL character in any JSON string reaches PostgreSQL, "
+    "whose \"cannot contain NUL bytes\" error escapes as a 500",
+)
+def _nul_in_body_500(app: Any) -> WsgiApp:
+    def database_refuses_nul(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] in ("POST", "PATCH"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            data = environ["wsgi.input"].read(length) if 0 < length <= 64 * 1024 else b""
+            environ["wsgi.input"] = io.BytesIO(data)
+            try:
+                parsed = json.loads(data) if data.strip() else None
+            except (ValueError, RecursionError):
+                parsed = None
+            if _holds_nul(parsed):
+                start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+                return [b'{"error": "Internal server error."}']
+        return app(environ, start_response)
+
+    return database_refuses_nul
+
+
 # --- HARD-THROTTLE ----------------------------------------------------------------------
 
 
@@ -1455,6 +1492,26 @@ def _activity_misses_revoke_all(app: Any) -> WsgiApp:
         return ended
 
     store.revoke_other_sessions = unlogged
+    return app
+
+
+@variant(
+    "activity-before-any-number",
+    ["EXT-ACTIVITY"],
+    "`?before=` read as a number, not as the user's own cursor: another user's event id, or one never "
+    "issued, pages the user's log (200) instead of 400",
+)
+def _activity_before_any_number(app: Any) -> WsgiApp:
+    store = app.services.store
+    list_events = store.list_events
+
+    def numeric_before(user_id: str, limit: int, before: str | None) -> Any:
+        if before is None:
+            return list_events(user_id, limit, None)
+        everything = list_events(user_id, 200, None) or []
+        return [event for event in everything if int(event.id) < int(before)][:limit]
+
+    store.list_events = numeric_before
     return app
 
 
