@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials, NotAuthenticated
 from .passwords import PasswordHasher
@@ -38,10 +38,19 @@ _EMAIL_RE = re.compile(
 )
 
 
+# A login whose checked hash changed before its session was written checks
+# the password again against the new one: once for a rehash by a concurrent
+# login, and then it gives up (a password changed twice meanwhile).
+_LOGIN_TRIES = 3
+
+
 @dataclass(frozen=True)
 class User:
     id: str
     email: str
+    # The stored hash a login's password was checked against (set by
+    # check_credentials): its session is written only while it is still the user's.
+    password_hash: str | None = field(default=None, repr=False)
 
 
 def email_key(email: str) -> str:
@@ -110,9 +119,41 @@ class Accounts:
                 self.store.add_failed_login(row.id, event, event.at - FAILED_LOGIN_WINDOW_MS, FAILED_LOGIN_ADDRESSES)
             raise InvalidCredentials()
         self.throttle.succeeded(key)
-        if self.hasher.needs_rehash(row.password_hash):
-            self.store.replace_password_hash(row.id, row.password_hash, self.hasher.hash(password))
-        return User(row.id, row.email)
+        checked = row.password_hash
+        if self.hasher.needs_rehash(checked):
+            rehashed = self.hasher.hash(password)
+            if self.store.replace_password_hash(row.id, checked, rehashed):
+                checked = rehashed
+        return User(row.id, row.email, checked)
+
+    def login(self, email: str, password: str, client: Client, end_others: bool = False) -> tuple[str, int | None]:
+        """Check credentials and start a session; return its token and, with `end_others`, how many others ended.
+
+        The session is written only if the hash the password was checked
+        against is still the user's (EXT-PASSWORD): a login racing a password
+        change lands before it (and the change ends it) or is refused like
+        any wrong password. With `end_others` (EXT-RECOVER) the new session
+        ends every other session of the user in the same step.
+        """
+        user = self.check_credentials(email, password, client)
+        for _ in range(_LOGIN_TRIES):
+            if end_others:
+                started = self.sessions.start_alone(user.id, client, user.password_hash)
+                if started is not None:
+                    return started
+            else:
+                token = self.sessions.start(user.id, client, user.password_hash)
+                if token is not None:
+                    return token, None
+            # The stored hash changed since the check: a password change
+            # (the password no longer verifies) or a concurrent rehash (it does).
+            row = self.store.find_user_by_id(user.id)
+            if row is None or not self.hasher.verify(password, row.password_hash):
+                if row is not None:
+                    self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
+                raise InvalidCredentials()
+            user = replace(user, password_hash=row.password_hash)
+        raise InvalidCredentials()
 
     def change_password(self, current: Session, current_password: str, new_password: str, client: Client) -> tuple[str, int]:
         """Change the password of the session's user; return the session's new token and how many others ended.

@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bottle
 
 from .errors import BadRequest, NotAuthenticated, NotFound
+from .services import Services
 from .sessions import Client, Session
 from .store import EventRow, ListedSession, Outcome
 from .web import COOKIE_NAME, client_ip, parse_json_object, read_body, require_string, session_cookie
 
-if TYPE_CHECKING:
-    from .app import JsonBottle, Services
 
 _CURRENT = "impl.session"
 MAX_SESSION_NAME = 64
@@ -104,7 +103,7 @@ def event_json(e: EventRow) -> dict[str, Any]:
     return out
 
 
-def install(app: "JsonBottle", services: "Services") -> None:
+def install(app: bottle.Bottle, services: Services) -> None:
     """Add the API routes to `app`."""
     config = services.config
     accounts = services.accounts
@@ -172,19 +171,25 @@ def install(app: "JsonBottle", services: "Services") -> None:
 
         200 {message} + Set-Cookie; 400 bad body; 401 bad credentials (one
         answer for unknown email and wrong password); 429 + Retry-After after
-        too many failures for this account from this address.
+        too many failures for this account from this address. With
+        "endOtherSessions": true, every other session of the user ends in the
+        same step, and the 200 adds {revoked}.
         Rules: CORE-LOGIN, HARD-COOKIE, HARD-TOKEN, HARD-FIXATION, HARD-ENUM,
-        HARD-THROTTLE, EXT-ACTIVITY, EXT-NEW-DEVICE.
+        HARD-THROTTLE, EXT-ACTIVITY, EXT-NEW-DEVICE, EXT-PASSWORD, EXT-RECOVER.
         """
         body = json_request()
         email = require_string(body, "email")
         password = require_string(body, "password")
-        who = client()
-        user = accounts.check_credentials(email, password, who)
+        end_others = body.get("endOtherSessions", False)
+        if not isinstance(end_others, bool):
+            raise BadRequest("endOtherSessions must be true or false.")
         # Whatever session cookie came with this request is ignored: a login
         # always mints a fresh token (HARD-FIXATION).
-        set_session_cookie(sessions.start(user.id, who))
-        return {"message": "Logged in."}
+        token, revoked = accounts.login(email, password, client(), end_others)
+        set_session_cookie(token)
+        if revoked is None:
+            return {"message": "Logged in."}
+        return {"message": "Logged in; every other session has been signed out.", "revoked": revoked}
 
     @app.post("/logout")
     def logout() -> dict[str, str]:

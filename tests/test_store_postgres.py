@@ -39,7 +39,7 @@ def database() -> str:
 
 @pytest.fixture
 def config(database) -> Config:
-    return Config(db_path=database, scrypt_n=2, access_log=False, max_sessions_per_user=5000)
+    return Config(db=database, scrypt_n=2, access_log=False, max_sessions_per_user=5000)
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ def own_server() -> Iterator[postgres.Server]:
 
 def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recovers(own_server):
     clock = FakeClock()
-    app = create_app(Config(db_path=own_server.new_database(), **FAST), clock=clock)
+    app = create_app(Config(db=own_server.new_database(), **FAST), clock=clock)
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200
@@ -263,7 +263,7 @@ def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recove
 def test_a_database_restarted_between_two_requests_costs_no_request_an_error(own_server):
     # Every pooled connection died with the restart; the first read finds
     # its connection dead and is retried once on a fresh one.
-    app = create_app(Config(db_path=own_server.new_database(), **FAST), clock=FakeClock())
+    app = create_app(Config(db=own_server.new_database(), **FAST), clock=FakeClock())
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200

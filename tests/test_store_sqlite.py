@@ -37,7 +37,7 @@ def rows(path: str, table: str = "sessions") -> list[tuple]:
 def manager(db_path, clock) -> SessionManager:
     store = SqliteStore(db_path)
     store.add_user("u1", "ann@example.com", "ann@example.com", "scrypt$x", 0)
-    return SessionManager(store, Config(db_path=db_path), clock)
+    return SessionManager(store, Config(db=db_path), clock)
 
 
 def test_database_file_holds_only_token_hashes_never_tokens(manager, db_path):
@@ -73,7 +73,7 @@ def test_a_version_1_file_is_upgraded_keeping_its_users_and_sessions(db_path, cl
     )
     conn.commit()
     conn.close()
-    manager = SessionManager(SqliteStore(db_path), Config(db_path=db_path), clock)
+    manager = SessionManager(SqliteStore(db_path), Config(db=db_path), clock)
     assert manager.store.schema_version() == SCHEMA_VERSION
     session = manager.authenticate("t" * 43)
     assert session is not None and session.id == "pub"
@@ -148,7 +148,7 @@ def remount(mount_point: Path, options: str) -> None:
 
 
 def test_a_full_disk_answers_503_with_retry_after_and_heals_when_space_returns(small_disk, clock):
-    web = WsgiClient(create_app(Config(db_path=str(small_disk / "s.db"), **FAST), clock=clock))
+    web = WsgiClient(create_app(Config(db=str(small_disk / "s.db"), **FAST), clock=clock))
     answers = [web.signup(f"user{i:04d}-{'x' * 150}@example.com") for i in range(400)]
     statuses = {r.status for r in answers}
     assert 503 in statuses, "the disk never filled"
@@ -161,7 +161,7 @@ def test_a_full_disk_answers_503_with_retry_after_and_heals_when_space_returns(s
 
 def test_a_worker_started_on_a_read_only_file_heals_when_it_is_writable_again(small_disk, clock):
     database = str(small_disk / "s.db")
-    first = WsgiClient(create_app(Config(db_path=database, **FAST), clock=clock))
+    first = WsgiClient(create_app(Config(db=database, **FAST), clock=clock))
     assert first.signup("ann@example.com").status == 201
     remount(small_disk, "size=8m")  # room enough; only the permission is at stake here
     view = small_disk.parent / "view"  # the same files, seen through a read-only mount
@@ -169,7 +169,7 @@ def test_a_worker_started_on_a_read_only_file_heals_when_it_is_writable_again(sm
     subprocess.run(["mount", "--bind", str(small_disk), str(view)], check=True)
     try:
         remount(view, "bind,ro")
-        worker = WsgiClient(create_app(Config(db_path=str(view / "s.db"), **FAST), clock=clock))
+        worker = WsgiClient(create_app(Config(db=str(view / "s.db"), **FAST), clock=clock))
         refused = worker.signup("bob@example.com")
         assert refused.status == 503 and refused.header("Retry-After") and refused.json["error"]
         remount(view, "bind,rw")  # permissions are back: no restart

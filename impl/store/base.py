@@ -26,7 +26,10 @@ Theory of operation: what every backend guarantees
 4. Revoke-all and password change retire a generation: the user's generation
    moves on, the caller's session moves with it, and the retirement is
    recorded with its reason. Constant time however many sessions end; a login
-   racing with it is either before (and dies) or after (and lives).
+   racing with it is either before (and dies) or after (and lives). A login
+   writes its session only if the password hash it checked is still the
+   user's, compared in its own write transaction under the lock a password
+   change takes: after a change, no login with the old password is let in.
 5. Why a session ended is kept on its row (revoke, logout, eviction) or with
    its retired generation (revoke-all, password change) until the session's
    absolute timeout has passed; only the 401 path reads it (`end_facts`).
@@ -212,8 +215,26 @@ class Store(Protocol):
         """Swap the stored hash if it is still `old_hash` (a rehash at login); False otherwise."""
 
     # -- sessions ------------------------------------------------------------
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
-        """Insert a session in the user's current generation, and its login event.
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
+        """Insert a session in the user's current generation, and its login event; None if it may not be.
+
+        With `password_hash` (the hash the login's password was checked
+        against), the session is written only if that is still the user's
+        hash, read under the lock a password change takes: a login racing a
+        change either lands before it (and dies with its generation) or
+        after it (and is refused: None). With `end_others` (EXT-RECOVER), the
+        same transaction retires the user's generation, moves the new session
+        on to the next one and logs `end_others` with the count: no revoke-all
+        of another session can come between the two. Returns how many other
+        live sessions ended (0 without `end_others`).
 
         When the user then has more than `max_live` live sessions, the least
         recently active ones end as expired, in the same transaction.

@@ -470,16 +470,28 @@ class PostgresStore:
     # -- sessions --------------------------------------------------------------
 
     @_translated
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
         params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
-            # Waits for a revoke-all in flight, then reads the generation it
-            # left: the login lands after it, and lives (point 2).
+            # Waits for a revoke-all or password change in flight, then reads
+            # the generation and password hash it left: the login lands after
+            # it, and lives (point 2), unless the password it checked is no
+            # longer the user's.
             locked = conn.execute(
-                "SELECT generation FROM users WHERE id = %s FOR NO KEY UPDATE", (session.user_id,)
+                "SELECT generation, password_hash FROM users WHERE id = %s FOR NO KEY UPDATE", (session.user_id,)
             ).fetchone()
             if locked is None:
                 raise StoreUnavailable(f"user {session.user_id} vanished during login")
+            if password_hash is not None and locked[1] != password_hash:
+                return None
             conn.execute(
                 "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
                 " created_at, last_active_at, new_device) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -496,18 +508,30 @@ class PostgresStore:
                     session.new_device,
                 ),
             )
-            (live,) = conn.execute(
-                f"SELECT count(*) FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}", params
-            ).fetchone()
-            if live > max_live:
-                # The least recently active go; their owners hear "expired".
-                conn.execute(
-                    f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = %(now)s WHERE token_hash IN"
-                    f" (SELECT s.token_hash FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}"
-                    " ORDER BY s.last_active_at, s.created_at LIMIT %(excess)s)",
-                    {**params, "now": session.now, "excess": live - max_live},
-                )
+            ended = 0
+            if end_others is not None:
+                # EXT-RECOVER: the new session retires its generation as a
+                # revoke-all from it would, under the same lock.
+                row = conn.execute(_CALLER, {"caller": session.token_hash, **params}).fetchone()
+                if row is None:  # cannot be: it was inserted above, under the lock
+                    return None
+                ended = self._retire_generation(conn, _Caller(row), session.token_hash, cutoffs, REVOKED, session.now)
+            else:
+                (live,) = conn.execute(
+                    f"SELECT count(*) FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}", params
+                ).fetchone()
+                if live > max_live:
+                    # The least recently active go; their owners hear "expired".
+                    conn.execute(
+                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = %(now)s WHERE token_hash IN"
+                        f" (SELECT s.token_hash FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}"
+                        " ORDER BY s.last_active_at, s.created_at LIMIT %(excess)s)",
+                        {**params, "now": session.now, "excess": live - max_live},
+                    )
             self._log(conn, session.user_id, event._replace(session_id=session.id))
+            if end_others is not None:
+                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
+            return ended
 
     @_translated
     def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
@@ -748,15 +772,16 @@ class PostgresStore:
     @_translated
     def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
         with self._write() as conn:
-            # Make sure the row exists, then lock it: concurrent attempts on
-            # one key, from any instance, count one after the other.
-            conn.execute(
-                "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (%s, 0, 0, %s)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, 0),
-            )
+            # Make sure the row exists and lock it, in one statement:
+            # concurrent attempts on one key, from any instance, count one
+            # after the other. (An INSERT ... DO NOTHING then a SELECT ...
+            # FOR UPDATE found no row when a successful login's
+            # clear_attempts deleted it in between: a 500.)
             row = conn.execute(
-                "SELECT attempts, locked_until, updated_at FROM login_attempts WHERE key = %s FOR UPDATE", (key,)
+                "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (%s, 0, 0, 0)"
+                " ON CONFLICT (key) DO UPDATE SET key = excluded.key"
+                " RETURNING attempts, locked_until, updated_at",
+                (key,),
             ).fetchone()
             old = Attempts(*row) if row != (0, 0, 0) else None
             new = decide(old)

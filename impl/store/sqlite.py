@@ -442,15 +442,24 @@ class SqliteStore:
     # -- sessions --------------------------------------------------------------
 
     @_translated
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
         params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
-            # One statement reads the generation and inserts: no revoke-all
-            # can slip between the two.
-            conn.execute(
+            # One statement reads the generation and the password hash and
+            # inserts, under the write lock a password change also takes: no
+            # revoke-all or password change can slip between the check and the write.
+            inserted = conn.execute(
                 "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
                 " created_at, last_active_at, new_device)"
-                " SELECT ?, ?, id, generation, ?, ?, ?, ?, ?, ? FROM users WHERE id = ?",
+                " SELECT ?, ?, id, generation, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = coalesce(?, password_hash)",
                 (
                     session.token_hash,
                     session.id,
@@ -461,18 +470,33 @@ class SqliteStore:
                     session.now,
                     int(session.new_device),
                     session.user_id,
+                    password_hash,
                 ),
-            )
-            (live,) = conn.execute(f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND {_ALIVE}", params).fetchone()
-            if live > max_live:
-                # The least recently active go; their owners hear "expired".
-                conn.execute(
-                    f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
-                    f" (SELECT s.token_hash FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
-                    " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
-                    {**params, "now": session.now, "excess": live - max_live},
-                )
+            ).rowcount
+            if not inserted:
+                return None
+            ended = 0
+            if end_others is not None:
+                # EXT-RECOVER: the new session retires its generation as a
+                # revoke-all from it would, in this same transaction.
+                me = self._caller(conn, session.token_hash, cutoffs)
+                if me is None:  # cannot be: it was inserted above, under the lock
+                    return None
+                ended = self._retire_generation(conn, me, session.token_hash, cutoffs, REVOKED, session.now)
+            else:
+                (live,) = conn.execute(f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND {_ALIVE}", params).fetchone()
+                if live > max_live:
+                    # The least recently active go; their owners hear "expired".
+                    conn.execute(
+                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
+                        f" (SELECT s.token_hash FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
+                        " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
+                        {**params, "now": session.now, "excess": live - max_live},
+                    )
             self._log(conn, session.user_id, event._replace(session_id=session.id))
+            if end_others is not None:
+                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
+            return ended
 
     @_translated
     def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
