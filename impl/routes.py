@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bottle
 
 from .errors import BadRequest, NotAuthenticated, NotFound
+from .services import Services
 from .sessions import Client, Session
 from .store import EventRow, ListedSession, Outcome
 from .web import COOKIE_NAME, client_ip, parse_json_object, read_body, require_string, session_cookie
 
-if TYPE_CHECKING:
-    from .app import JsonBottle, Services
 
 _CURRENT = "impl.session"
 MAX_SESSION_NAME = 64
@@ -81,7 +80,7 @@ def event_json(e: EventRow) -> dict[str, Any]:
     return out
 
 
-def install(app: "JsonBottle", services: "Services") -> None:
+def install(app: bottle.Bottle, services: Services) -> None:
     """Add the API routes to `app`."""
     config = services.config
     accounts = services.accounts
