@@ -331,6 +331,39 @@ def test_password_change_moves_the_caller_to_a_new_token_and_ends_the_rest(manag
     assert store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event) is None
 
 
+def test_a_login_whose_checked_password_hash_changed_writes_no_session(manager, store):
+    mine = login(manager)
+    me = manager.authenticate(mine)
+    event = manager.event("password_changed", HERE)
+    store.change_password(me.token_hash, "new-hash", new_token()[1], manager.cutoffs(), event)
+    logins = [e for e in store.list_events("u1", 50, None) if e.type == "login"]
+    assert manager.start("u1", HERE, password_hash="scrypt$x") is None  # checked against the old hash
+    assert [s.id for s in manager.list_for_user("u1")] == [me.id]
+    assert [e for e in store.list_events("u1", 50, None) if e.type == "login"] == logins  # nothing logged
+    token = manager.start("u1", HERE, password_hash="new-hash")
+    assert token is not None and manager.authenticate(token) is not None
+
+
+def test_a_login_that_ends_the_others_retires_them_in_the_same_step(manager, store):
+    first, second = login(manager), login(manager)
+    bob = login(manager, "u2")
+    started = manager.start_alone("u1", HERE, password_hash="scrypt$x")
+    assert started is not None
+    token, ended = started
+    me = manager.authenticate(token)
+    assert ended == 2 and me is not None
+    for old in (first, second):
+        assert manager.authenticate(old) is None and manager.why_not(old) == REVOKED
+    assert ids(manager) == [me.id]
+    assert manager.authenticate(bob) is not None
+    types = [(e.type, e.session_id, e.actor_session_id, e.count) for e in store.list_events("u1", 2, None)]
+    assert types == [("sessions_revoked_all", None, me.id, 2), ("login", me.id, None, None)]
+    # A later login in the new generation lives; a stale hash still writes nothing.
+    assert manager.authenticate(login(manager)) is not None
+    assert manager.start_alone("u1", HERE, password_hash="stale") is None
+    assert manager.authenticate(token) is not None
+
+
 # -- growth bound ---------------------------------------------------------------------------
 
 

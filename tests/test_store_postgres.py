@@ -289,3 +289,26 @@ def test_run_server_exits_with_one_line_when_postgres_cannot_be_reached():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open database" in lines[0], result.stderr
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+def test_a_database_that_is_not_utf8_is_refused_at_start_in_one_line(encoding):
+    # LATIN1 cannot hold an emoji; SQL_ASCII stores bytes unchecked. Either
+    # would turn ordinary input into 500s later, so the server does not start.
+    server = postgres.shared_server()
+    name = f"sessions_test_{encoding.lower()}_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    server.created.append(name)
+    url = server.url(name)
+    with pytest.raises(StoreUnavailable, match=f"server_encoding {encoding}"):
+        open_store(url)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"server_encoding {encoding}" in lines[0] and "UTF8" in lines[0], result.stderr

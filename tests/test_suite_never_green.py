@@ -206,7 +206,7 @@ def test_list_without_a_current_session_fails_with_messages_not_stopiteration(tm
 
 
 def test_transcript_shows_the_user_agent_each_request_carried(tmp_path, no_current_url):
-    argv = ["--rule", "CORE-LIST", "--", "-k", "unknown_agent"]
+    argv = ["--rule", "CORE-LIST", "-v", "--", "-k", "unknown_agent"]
     result, _, _ = _report_run(tmp_path, no_current_url, argv)
     output = result.stdout
     # Logged under a device label ("chrome-mac #3"), these logins carried other User-Agents.
