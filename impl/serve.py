@@ -313,7 +313,8 @@ def _serve_debug(host: str, port: int) -> None:
 
     class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
-        # wsgiref's backlog of 5 overflows under load (connections refused): raise it.
+        # wsgiref's backlog of 5 overflows under load, and each overflowed connect
+        # waits a second for its retry (the p99 of a load test): raise it.
         request_queue_size = 128
 
     server = make_server(host, port, app_from_env(), server_class=ThreadingServer, handler_class=QuietHandler)

@@ -806,7 +806,7 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     return app
 
 
-# --- issue 9: use before ending, activity per session, races, diagnoses ----------------
+# --- use before ending, activity per session, races, diagnoses ------------------------
 
 
 def _cache_after_first_use(app: Any, cleared_by: set[str]) -> Any:
