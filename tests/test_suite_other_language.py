@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conformance.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "examples" / "node-server"
@@ -57,25 +58,6 @@ def expected_failures() -> set[str]:
     return listed
 
 
-def read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """Return the first stdout line of a process, or "" if none comes within `timeout` seconds."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    data = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                break
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -90,27 +72,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start examples/node-server/server.js on a free port; yield its base URL; stop it."""
     log_path = tmp_path_factory.mktemp("node-server") / "stderr.log"
-    with open(log_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [NODE, str(SERVER), "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
-            cwd=NODE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-    try:
-        line = read_first_line(process, START_TIMEOUT)
-        prefix = "listening on http://127.0.0.1:"
-        if not line.startswith(prefix) or not line[len(prefix) :].isdigit():
-            stop(process)
-            log = log_path.read_text(encoding="utf-8", errors="replace")
-            pytest.fail(f"the Node server did not start: first stdout line {line!r}; stderr:\n{log}")
-        yield line[len("listening on ") :]
-        assert process.poll() is None, "the Node server died during the suite's runs"
-    finally:
-        stop(process)
-        assert process.stdout is not None
-        process.stdout.close()
+    server = ServerProcess(
+        [NODE, SERVER, "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
+        name="the Node server",
+        cwd=NODE_DIR,
+        stderr=log_path,
+        start_timeout=START_TIMEOUT,
+    )
+    with server:
+        assert server.url.startswith("http://127.0.0.1:"), server.url
+        yield server.url
+        assert server.process is not None and server.process.poll() is None, "the Node server died during the suite's runs"
     log = log_path.read_text(encoding="utf-8", errors="replace")
     # The server writes to stderr only when a request crashed a handler (a 500).
     assert not log.strip(), f"the Node server logged errors:\n{log}"
