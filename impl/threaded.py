@@ -2,7 +2,7 @@
 
 wsgiref serves one request at a time and queues five connections; the
 ThreadingMixIn gives each request a thread, and the backlog is raised because
-five overflows under load (shared/perf-notes.md). Requests are logged by the
+five overflows under load (connections refused). Requests are logged by the
 app itself, so the handler's own log line is dropped; a client that hangs up
 before its answer is complete is no error of the server's.
 """
