@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import secrets
-import socketserver
 import sqlite3
 import struct
 import threading
@@ -40,11 +39,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
 
 from impl import Config, create_app
+from impl.threaded import serving_in_thread
 from impl.accounts import User, validate_email, validate_password
 from impl.errors import BadRequest, Conflict, InvalidCredentials
 from impl.sessions import LOGIN, LOGOUT, Client, Session, hash_token, is_well_formed_token
@@ -125,20 +124,6 @@ EXTENSION_CONTROL_RULES = ("HARD-THROTTLE", "EXT-*")
 # --- serving over real HTTP ----------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up before the answer (a refused oversized body) is no news.
-        pass
-
-
 def _quiet_errors(app: WsgiApp) -> WsgiApp:
     """Give each request a private wsgi.errors: broken variants crash on purpose, and say so there."""
 
@@ -152,17 +137,8 @@ def _quiet_errors(app: WsgiApp) -> WsgiApp:
 @contextlib.contextmanager
 def serving(app: WsgiApp) -> Iterator[str]:
     """Serve a WSGI app on a free port of 127.0.0.1 in threads until the block ends; yield its base URL."""
-    server = make_server(
-        "127.0.0.1", 0, _quiet_errors(app), server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name=f"serve:{server.server_port}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(_quiet_errors(app)) as url:
+        yield url
 
 
 # --- tools for building variants -----------------------------------------------------
