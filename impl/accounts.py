@@ -19,6 +19,14 @@ MIN_PASSWORD = 8
 # a cheap way to make the server work; no password manager goes near it.
 MAX_PASSWORD = 1024
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path
+# The security log keeps what its owner needs of a guessing attack (which
+# addresses, how many tries, until when) without one row per guess: the
+# failures of one address within an hour are one login_failed event with a
+# count and the time of the last, and past 5 addresses in that hour the
+# newest event counts the rest. At most 5 events an hour per account,
+# whatever the attacker's number of addresses (docs/decisions.md).
+FAILED_LOGIN_WINDOW_MS = 3600 * 1000
+FAILED_LOGIN_ADDRESSES = 5
 
 # The WHATWG "valid email address" (what <input type=email> accepts): one @,
 # a dot-atom-ish local part, and a domain of LDH labels. It accepts
@@ -107,7 +115,8 @@ class Accounts:
         ok = self.hasher.verify(candidate, row.password_hash if row else None)
         if not (row and ok and candidate):
             if row is not None:
-                self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
+                event = self.sessions.event(LOGIN_FAILED, client)
+                self.store.add_failed_login(row.id, event, event.at - FAILED_LOGIN_WINDOW_MS, FAILED_LOGIN_ADDRESSES)
             raise InvalidCredentials()
         self.throttle.succeeded(key)
         checked = row.password_hash

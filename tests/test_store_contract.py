@@ -7,6 +7,7 @@ store's verbs below, and nothing reaches into a backend's private parts.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -42,7 +43,7 @@ def store(database) -> Iterator[Store]:
 
 @pytest.fixture
 def config(database) -> Config:
-    return Config(db_path=database, touch_interval=60, scrypt_n=2, access_log=False)
+    return Config(db=database, touch_interval=60, scrypt_n=2, access_log=False)
 
 
 @pytest.fixture
@@ -241,7 +242,7 @@ def test_revoke_all_counts_only_sessions_that_were_alive(manager, clock):
     assert manager.revoke_others(manager.authenticate(keep), HERE) == 1
 
 
-# -- every ending action re-checks its caller, atomically (issue 8.1) --------------
+# -- every ending action re-checks its caller, atomically --------------------------
 
 
 def test_revoke_all_from_a_session_already_retired_does_nothing(manager):
@@ -368,7 +369,7 @@ def test_a_login_that_ends_the_others_retires_them_in_the_same_step(manager, sto
 
 def test_a_login_past_the_limit_ends_the_least_recently_active_session(store, database, clock):
     store.add_user("u1", "a@x.org", "a@x.org", "h", 0)
-    manager = SessionManager(store, Config(db_path=database, max_sessions_per_user=3, scrypt_n=2), clock)
+    manager = SessionManager(store, Config(db=database, max_sessions_per_user=3, scrypt_n=2), clock)
     tokens = []
     for _ in range(3):
         tokens.append(login(manager))
@@ -448,7 +449,7 @@ def test_new_device_is_a_known_account_on_an_unseen_device_name_and_ip_pair(mana
 
 
 def throttle(store, config, clock) -> Throttle:
-    return Throttle(store, config.replace(throttle_limit=3, throttle_lockout=60), clock)
+    return Throttle(store, dataclasses.replace(config, throttle_limit=3, throttle_lockout=60), clock)
 
 
 def test_attempts_past_the_limit_are_refused_until_the_lockout_passes(store, config, clock):
@@ -480,7 +481,7 @@ def test_a_success_forgets_the_count(store, config, clock):
 
 def test_concurrent_attempts_on_one_key_are_all_counted(store, database, config, clock):
     # One handle per thread, as workers or instances would have.
-    handles = [Throttle(open_store(database), config.replace(throttle_limit=10), clock) for _ in range(8)]
+    handles = [Throttle(open_store(database), dataclasses.replace(config, throttle_limit=10), clock) for _ in range(8)]
     outcomes: list[str] = []
     lock = threading.Lock()
 

@@ -144,7 +144,11 @@ class Event(NamedTuple):
 
 
 class EventRow(NamedTuple):
-    """An event as read back: `id` is the store's, `at` is RFC 3339 UTC."""
+    """An event as read back: `id` is the store's, `at` (and `last_at`) RFC 3339 UTC.
+
+    A `login_failed` event stands for `count` failures from its address, the
+    last of them at `last_at` (see `add_failed_login`).
+    """
 
     id: str
     type: str
@@ -155,6 +159,7 @@ class EventRow(NamedTuple):
     actor_session_id: str | None
     count: int | None
     new_device: bool | None
+    last_at: str | None = None
 
 
 class EndFacts(NamedTuple):
@@ -275,8 +280,23 @@ class Store(Protocol):
     def add_event(self, user_id: str, event: Event) -> None:
         """Write one event that belongs to no other action (a failed login)."""
 
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        """Return the user's events newest first, at most `limit`, older than event `before` if given."""
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        """Record a failed login, folded so that a flood cannot grow the log (EXT-ACTIVITY).
+
+        In one transaction: the account's `login_failed` event from the same
+        address begun after `since` (ms) counts one more failure (count + 1,
+        last_at = event.at); failing that, once the account has `max_open`
+        such events begun after `since`, the newest of them does; else a new
+        event with count 1 is written. At most `max_open` events per account
+        per window, however many addresses guess.
+        """
+
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        """Return the user's events newest first, at most `limit`, older than event `before` if given.
+
+        None when `before` is not the id of one of this user's events: a
+        cursor handed out by this list, never a number to probe with.
+        """
 
     def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
         """Tell whether the account logged in from this pair since `since` (ms), and at all."""

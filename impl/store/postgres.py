@@ -164,12 +164,20 @@ CREATE TABLE login_attempts (
     updated_at   BIGINT NOT NULL
 );
 """,
+    2: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at BIGINT;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Advisory lock keys (per database): schema changes, and the purge.
 MIGRATE_LOCK = 0x5E55_1011
 PURGE_LOCK = 0x5E55_1012
+# With the user's id hashed beside it: one failed login of an account folds at a time.
+FAILED_LOGIN_LOCK = 0x5E55_1013
 
 # Short enough that a request answers 503 within a few seconds when the
 # database is gone or wedged, long enough for any statement this store runs.
@@ -279,6 +287,8 @@ class PostgresStore:
             "keepalives_interval": 2,
             "keepalives_count": 2,
             "application_name": "sessions-reference",
+            # Text goes over the wire as UTF-8 whatever PGCLIENTENCODING says.
+            "client_encoding": "UTF8",
         }
         try:
             self._migrate()
@@ -344,6 +354,14 @@ class PostgresStore:
 
     def _migrate(self) -> None:
         with self._connect() as conn:
+            # Any Unicode text must fit: a LATIN1 database refuses emoji, and
+            # SQL_ASCII stores bytes unchecked. Refused at start, in one line.
+            encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+            if encoding.upper() != "UTF8":
+                raise StoreUnavailable(
+                    f"{_redacted(self.url)} has server_encoding {encoding}; this server needs UTF8"
+                    " (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)"
+                )
             if self._current_version(conn) == SCHEMA_VERSION:
                 return  # nothing to write, so no lock to wait for
             with conn.transaction():
@@ -690,19 +708,52 @@ class PostgresStore:
             self._log(conn, user_id, event)
 
     @_translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        try:
-            bound = int(before) if before is not None else 2**63 - 1
-        except ValueError:
-            return []
-        rows = self._reading(
-            lambda conn: conn.execute(
-                f"SELECT id, type, {_rfc3339('at')}, ip, device_name, session_id, actor_session_id, count, new_device"
-                " FROM events WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s",
-                (user_id, max(min(bound, 2**63 - 1), -(2**63)), limit),
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        with self._write() as conn:
+            # Serialise the failures of one account (not its other actions):
+            # two at once must not both start an event past the bound.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (FAILED_LOGIN_LOCK, user_id))
+            recent = conn.execute(
+                "SELECT id, ip FROM events WHERE user_id = %s AND type = 'login_failed' AND at > %s ORDER BY id DESC",
+                (user_id, since),
             ).fetchall()
-        )
-        return [EventRow(str(row[0]), *row[1:]) for row in rows]
+            into = next((row[0] for row in recent if row[1] == event.ip), None)
+            if into is None and len(recent) >= max_open:
+                into = recent[0][0]
+            if into is None:
+                conn.execute(
+                    "INSERT INTO events (user_id, type, at, ip, device_name, count, last_at)"
+                    " VALUES (%s, %s, %s, %s, %s, 1, %s)",
+                    (user_id, event.type, event.at, event.ip, event.device_name, event.at),
+                )
+            else:
+                conn.execute(
+                    "UPDATE events SET count = coalesce(count, 1) + 1, last_at = greatest(coalesce(last_at, at), %s)"
+                    " WHERE id = %s",
+                    (event.at, into),
+                )
+
+    @_translated
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        bound = 2**63 - 1
+        if before is not None:
+            # A cursor, not a number: only one of this user's own event ids pages.
+            bound = int(before) if before.isdigit() and len(before) <= 18 else 0
+
+        def read(conn: psycopg.Connection[Any]) -> list[Any] | None:
+            if before is not None and conn.execute(
+                "SELECT 1 FROM events WHERE id = %s AND user_id = %s", (bound, user_id)
+            ).fetchone() is None:
+                return None
+            return conn.execute(
+                f"SELECT id, type, {_rfc3339('at')}, ip, device_name, session_id, actor_session_id, count, new_device,"
+                f" CASE WHEN last_at IS NOT NULL THEN {_rfc3339('last_at')} END"
+                " FROM events WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s",
+                (user_id, bound, limit),
+            ).fetchall()
+
+        rows = self._reading(read)
+        return None if rows is None else [EventRow(str(row[0]), *row[1:]) for row in rows]
 
     @_translated
     def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
