@@ -17,7 +17,9 @@ Theory of operation (the guarantees of impl/store/base.py, and how PostgreSQL ke
    concurrent revoke-alls, the second waits for the first to commit, then
    finds its caller retired and does nothing (None: 401). A login waits for
    a revoke-all in flight and lands after it (and lives), or commits before
-   it (and dies with its generation): never alive and unlisted. FOR NO KEY
+   it (and dies with its generation): never alive and unlisted. Under that
+   lock it also compares the password hash it checked with the user's, so a
+   login racing a password change never outlives it. FOR NO KEY
    UPDATE rather than FOR UPDATE lets other tables' foreign-key checks on the
    user (an event, a session insert of another transaction) through.
 3. Revoke and logout mark one row ended, with why and when. Revoke-all and
