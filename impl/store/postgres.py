@@ -84,6 +84,7 @@ from .base import (
     StoreBusy,
     StoreUnavailable,
     UserRow,
+    describe_database,
 )
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ class PostgresStore:
         try:
             self._migrate()
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot use {_redacted(url)}: {_one_line(exc)}") from exc
+            raise StoreUnavailable(f"cannot use {describe_database(url)}: {_one_line(exc)}") from exc
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -359,7 +360,7 @@ class PostgresStore:
             encoding = conn.execute("SHOW server_encoding").fetchone()[0]
             if encoding.upper() != "UTF8":
                 raise StoreUnavailable(
-                    f"{_redacted(self.url)} has server_encoding {encoding}; this server needs UTF8"
+                    f"{describe_database(self.url)} has server_encoding {encoding}; this server needs UTF8"
                     " (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)"
                 )
             if self._current_version(conn) == SCHEMA_VERSION:
@@ -380,7 +381,7 @@ class PostgresStore:
                 version = self._current_version(conn)
                 if version > SCHEMA_VERSION:
                     raise StoreUnavailable(
-                        f"{_redacted(self.url)} has schema version {version}; this server knows {SCHEMA_VERSION}"
+                        f"{describe_database(self.url)} has schema version {version}; this server knows {SCHEMA_VERSION}"
                     )
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     conn.execute(MIGRATIONS[step])
@@ -855,15 +856,3 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
         " THEN set_config('synchronous_commit', 'on', false) END",
         (str(STATEMENT_TIMEOUT_MS), str(LOCK_TIMEOUT_MS)),
     )
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.Error:
-        return "the database URL"
-    where = info.get("host") or "local socket"
-    if info.get("port"):
-        where += f":{info['port']}"
-    return f"postgresql://{where}/{info.get('dbname', '')}"
