@@ -284,6 +284,17 @@ class Exchange:
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     response_body: str = ""
     error: str = ""
+    # What a replay needs and a report must not show (the lesson runner
+    # prints each exchange as a curl command): the full URL, the body as
+    # sent, the User-Agent, and where the session cookie came from.
+    url: str = ""
+    sent_body: str = ""
+    user_agent: str | None = None
+    # "jar": the device's own cookie; "none": no session cookie; anything
+    # else is a value the check chose (a made-up or an old token).
+    cookie: str = "none"
+    # Whether the answer set a session cookie that the device kept.
+    kept_cookie: bool = False
 
     def format(self, redact: Redactor, number: int) -> str:
         lines = [f"#{number} {self.method} {self.path}   [{self.device}]"]
@@ -482,6 +493,10 @@ class Device:
             path=self._shown_path(path),
             request_headers=self._shown_request_headers(sent),
             request_body=self._shown_request_body(json, data),
+            url=self.target.url(path),
+            sent_body=data.decode("utf-8", "replace") if isinstance(data, bytes) else data if isinstance(data, str) else "",
+            user_agent=sent.get("User-Agent"),
+            cookie=self._cookie_source(token, headers),
         )
         self.target.log.append(exchange)
         try:
@@ -505,6 +520,7 @@ class Device:
         exchange.response_body = excerpt(response.content)
         if follow_cookies:
             self._follow(set_cookies)
+            exchange.kept_cookie = any(parse_set_cookie(raw)[0] == self.target.cookie_name for raw in set_cookies)
         schema.check(method, path, response.status_code, response.content, self.target.rule)
         return response
 
@@ -574,6 +590,13 @@ class Device:
                 self.target.redact.add(value)
 
     # -- what a failure report shows --
+
+    def _cookie_source(self, token: Any, headers: dict[str, Any] | None) -> str:
+        if any(name.lower() == "cookie" for name in headers or {}):
+            return "header"
+        if token is None:
+            return "none"
+        return "jar" if token == self.token else str(token)
 
     def _shown_path(self, path: str) -> str:
         # The path as sent, base URL prefix included: what a server log would show.

@@ -51,10 +51,9 @@ from typing import Any, Generator, Iterator
 
 import pytest
 
-from conformance import diagnoses, expect, preconditions, rules
+from conformance import diagnoses, expect, factories, preconditions, probe, rules
 from conformance.options import ENV_BASE_URL, OPTIONS
-from conformance.client import AGENTS, Agent, Device, Target, TransportError, User, parse_set_cookie
-from conformance.client import random_email, random_password
+from conformance.client import AGENTS, Agent, Target
 
 # The reference server is started from the directory holding both packages.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -308,45 +307,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         touch_interval=touch_interval,
         users=[tuple(spec.split(":", 1)) for spec in option.user],
     )
-    probe = Device(target, label="reachability check")
-    try:
-        probe.get("/me", cookie=None)
-        not_the_api = _not_the_api(target, probe)
-    except TransportError:
-        _exit_quietly(config, f"cannot reach {target.base_url}/: {target.log.items[-1].error}")
-    finally:
-        probe.close()
-    if not_the_api:
-        _exit_quietly(config, f"{target.base_url} does not answer like the sessions API: {not_the_api}")
+    cannot_check = probe.cannot_check(target)
+    if cannot_check:
+        _exit_quietly(config, cannot_check)
     if not target.cookie_name_declared:
-        target.cookie_name = _learn_cookie_name(target)
+        target.cookie_name = probe.learn_cookie_name(target)
     target.log.clear()
     state.target = target
-
-
-# Statuses that say "no such endpoint here", whatever the server is.
-_NO_ENDPOINT = {404: "404 Not Found", 405: "405 Method Not Allowed", 501: "501 Not Implemented"}
-
-
-def _not_the_api(target: Target, probe: Device) -> str:
-    """Return why the target is not this API at all ("" if it may be), from two harmless requests.
-
-    POST /login (and /signup, unless --user says the target has none) with an
-    empty JSON object: the contract answers 400 and changes nothing. An HTML
-    page, or a status saying the endpoint does not exist, means the base URL
-    points at something else (a static file server, the wrong path prefix),
-    where 1,700 lines of failures would only hide that one fact.
-    """
-    paths = ["/login"] + (["/signup"] if target.signup_available else [])
-    for path in paths:
-        response = probe.post(path, json={}, cookie=None, follow_cookies=False)
-        content_type = response.headers.get("Content-Type", "")
-        what = f"POST {path} answered {_NO_ENDPOINT.get(response.status_code, response.status_code)}"
-        if response.status_code in _NO_ENDPOINT:
-            return f"{what} (is the base URL right, path prefix included?)"
-        if "html" in content_type.lower() or response.content.lstrip()[:1] == b"<":
-            return f"{what} with an HTML page, not JSON (is the base URL right, path prefix included?)"
-    return ""
 
 
 def _exit_quietly(config: pytest.Config, message: str) -> None:
@@ -371,41 +338,6 @@ def _self_started_touch_interval(option: Any) -> float:
     if option.idle_timeout is not None:
         return min(SELF_STARTED_TOUCH_INTERVAL, option.idle_timeout / 2)
     return SELF_STARTED_TOUCH_INTERVAL
-
-
-def _learn_cookie_name(target: Target) -> str:
-    """Log in once and take the session cookie's name from Set-Cookie; `session` if that fails."""
-    device = Device(target, label="cookie-name probe")
-    try:
-        if target.users:
-            email, password = target.users[0]
-        else:
-            email, password = random_email("conf-probe"), random_password()
-            if device.signup(email, password).status_code != 201:
-                return target.cookie_name
-        response = device.login(email, password, cookie=None, follow_cookies=False)
-        cookies = [parse_set_cookie(raw) for raw in device.set_cookies(response)]
-        cookies = [(name, value, attrs) for name, value, attrs in cookies if name and value]
-        if response.status_code != 200 or not cookies:
-            return target.cookie_name
-        names = [name for name, _, _ in cookies]
-        if target.cookie_name in names:
-            chosen = target.cookie_name
-        elif len(cookies) == 1:
-            chosen = names[0]
-        else:
-            http_only = [name for name, _, attrs in cookies if "httponly" in attrs]
-            chosen = (http_only or names)[0]
-        # Leave no session behind on a shared server.
-        token = next(value for name, value, _ in cookies if name == chosen)
-        target.redact.add(token)
-        target.cookie_name = chosen
-        device.logout(cookie=token, follow_cookies=False)
-        return chosen
-    except TransportError:
-        return target.cookie_name
-    finally:
-        device.close()
 
 
 class ServerStartError(Exception):
@@ -588,16 +520,9 @@ def _exchange_log(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def new_device(target: Target) -> Iterator[Any]:
     """Return a factory of fresh, logged-out devices: new_device(agent=None, label=None)."""
-    devices: list[Device] = []
-
-    def make(agent: Agent | str | None = None, label: str | None = None) -> Device:
-        device = Device(target, agent, label)
-        devices.append(device)
-        return device
-
-    yield make
-    for device in devices:
-        device.close()
+    devices = factories.Devices(target)
+    yield devices
+    devices.close()
 
 
 @pytest.fixture
@@ -620,52 +545,13 @@ def own_accounts(target: Target) -> None:
 @pytest.fixture
 def new_user(target: Target, new_device: Any) -> Any:
     """Return a factory of users: new_user() signs up a random account, or hands out a --user account."""
-    handed_out = 0
-
-    def make() -> User:
-        nonlocal handed_out
-        if target.users:
-            if handed_out >= len(target.users):
-                pytest.skip(f"this check needs {handed_out + 1} accounts: give --user EMAIL:PASSWORD once more")
-            email, password = target.users[handed_out]
-            handed_out += 1
-            return _reset_account(target, new_device, email, password)
-        email, password = random_email(), random_password()
-        device = new_device(label="signup helper")
-        body = expect.ok_object(device.signup(email, password), 201, why="setting up a user for this check")
-        if "id" not in body:
-            raise AssertionError(f"POST /signup answered 201 without an \"id\": {body!r}")
-        return User(email, password, str(body["id"]))
-
-    return make
-
-
-def _reset_account(target: Target, new_device: Any, email: str, password: str) -> User:
-    """Log in to a shared --user account and end its other sessions, so each test starts clean."""
-    device = new_device(label="account reset")
-    response = device.login(email, password)
-    if response.status_code != 200 or device.token is None:
-        raise AssertionError(f"cannot log in to --user account {email}: POST /login answered {response.status_code}")
-    body = expect.ok_object(device.me())
-    device.revoke_all()
-    device.logout()
-    return User(email, password, str(body.get("id")))
+    return factories.user_maker(target, new_device)
 
 
 @pytest.fixture
 def login(new_device: Any) -> Any:
     """Return a factory of logged-in devices: login(user, agent=None, label=None)."""
-
-    def make(user: User, agent: Agent | str | None = None, label: str | None = None, **kwargs: Any) -> Device:
-        device = new_device(agent, label)
-        response = device.login(user.email, user.password, **kwargs)
-        expect.status(response, 200, why="logging in for this check")
-        if device.token is None:
-            cookie = device.target.cookie_name
-            raise AssertionError(f"POST /login answered 200 but set no usable `{cookie}` cookie")
-        return device
-
-    return make
+    return factories.login_maker(new_device)
 
 
 @pytest.fixture
