@@ -20,6 +20,8 @@ from conformance import schema
 REQUEST_TIMEOUT = 10.0
 # How much of each body a failure report shows.
 BODY_EXCERPT = 300
+# How much of each body the lesson runner shows after its curl command.
+REPLAY_BODY_EXCERPT = 2000
 # A failure shows at most this many exchanges (the last ones): the timeout
 # checks make dozens of identical requests.
 MAX_EXCHANGES_SHOWN = 40
@@ -295,6 +297,8 @@ class Exchange:
     cookie: str = "none"
     # Whether the answer set a session cookie that the device kept.
     kept_cookie: bool = False
+    # The answer's body, longer than the report's excerpt (a list of sessions).
+    received_body: str = ""
 
     def format(self, redact: Redactor, number: int) -> str:
         lines = [f"#{number} {self.method} {self.path}   [{self.device}]"]
@@ -518,6 +522,7 @@ class Device:
             (name, value) for name in _SHOWN_RESPONSE_HEADERS for value in _header_values(response, name)
         ] + [("set-cookie", redact_cookie_header(raw)) for raw in set_cookies]
         exchange.response_body = excerpt(response.content)
+        exchange.received_body = excerpt(response.content, REPLAY_BODY_EXCERPT)
         if follow_cookies:
             self._follow(set_cookies)
             exchange.kept_cookie = any(parse_set_cookie(raw)[0] == self.target.cookie_name for raw in set_cookies)
