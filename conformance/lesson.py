@@ -28,6 +28,7 @@ import argparse
 import inspect
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -169,8 +170,6 @@ def failure_lines(rule_id: str, message: str, causes: tuple[diagnoses.Diagnosis,
 
 def wrapped(text: str, indent: str, width: int = 100) -> list[str]:
     """Return `text` wrapped to `width`, each line indented."""
-    import textwrap
-
     return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
 
 
@@ -216,7 +215,11 @@ class Lesson:
             self.failed = (step, outcome)
             self.say("    " + self.paint("fail", "FAILED"))
             for line in failure_lines(step.rule, outcome.message, outcome.causes):
-                for text in wrapped(line, "    "):
+                # A continued line lines up under its own first word ("Hint: ...", an indented message).
+                indent = "    " + " " * (len(line) - len(line.lstrip()))
+                hanging = indent + ("      " if line.startswith("Hint:") else "")
+                for index, text in enumerate(wrapped(line.strip(), hanging)):
+                    text = indent + text.lstrip() if index == 0 else text
                     self.say(self.paint("hint", text) if line.startswith("Hint:") else text)
             self.ending(passed_parts, step, len(steps) - number)
             return 1
