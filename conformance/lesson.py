@@ -25,8 +25,10 @@ Theory of operation:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from typing import Any, TextIO
 
 import pytest
 
-from conformance import curl, diagnoses, factories, probe
+from conformance import curl, diagnoses, factories, failures, probe
 from conformance.client import AGENTS, Target
 from conformance.core import test_core_ex1, test_core_ex2, test_core_ex3
 from conformance.core import test_core_list, test_core_login, test_core_me, test_core_revoke, test_core_revoke_all, test_core_signup
@@ -115,8 +117,11 @@ class Outcome:
     """What one step did: passed or not, the failure message, and the diagnoses its check recorded."""
 
     passed: bool
-    message: str = ""
-    causes: tuple[diagnoses.Diagnosis, ...] = ()
+    failure: failures.FailedCheck | None = None
+
+    @property
+    def causes(self) -> tuple[diagnoses.Diagnosis, ...]:
+        return tuple(self.failure.causes) if self.failure else ()
 
 
 def run_step(step: Step, target: Target) -> Outcome:
@@ -136,7 +141,7 @@ def run_step(step: Step, target: Target) -> Outcome:
     try:
         step.check(**arguments)
     except (AssertionError, pytest.skip.Exception) as exc:
-        return Outcome(False, str(exc).strip() or type(exc).__name__, tuple(diagnoses.found()))
+        return Outcome(False, failures.from_exception(step.rule, step.check.__name__, exc, diagnoses.found()))
     finally:
         devices.close()
     return Outcome(True)
@@ -154,23 +159,21 @@ class Painter:
         return f"\033[{self.CODES[kind]}m{text}\033[0m" if self.enabled else text
 
 
-def failure_lines(rule_id: str, message: str, causes: tuple[diagnoses.Diagnosis, ...]) -> list[str]:
-    """Return how one failed check reads: the rule, what was expected and what came back, and the hint."""
-    lines = [f"Rule {rule_id}. What was expected, and what came back:"]
-    lines += [f"  {line}" for line in message.splitlines() if line.strip()]
-    if causes:
-        lines += [f"Hint: {cause.for_student}" for cause in causes]
-    else:
+def failure_lines(failure: failures.FailedCheck) -> list[str]:
+    """Return how a failed step reads: the suite's own lines (rule, expected, actual), the hint in a student's words."""
+    student = [dataclasses.replace(cause, text=cause.for_student) for cause in failure.causes]
+    lines = failures.render(dataclasses.replace(failure, causes=student))
+    if not student:
         lines.append(
-            "Hint: no known mistake matches what came back. Compare the answers above with the rule in "
-            f"docs/sessions-api.md ({rule_id}), or run the suite's own report of that rule."
+            f"{failures.INDENT}No known mistake matches what came back: compare the answers above with the rule "
+            f"{failure.rule} in docs/sessions-api.md."
         )
     return lines
 
 
-def wrapped(text: str, indent: str, width: int = 100) -> list[str]:
-    """Return `text` wrapped to `width`, each line indented."""
-    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent) or [indent]
+def wrapped(text: str, indent: str, hanging: str | None = None, width: int = 100) -> list[str]:
+    """Return `text` wrapped to `width`, the first line indented by `indent`, the others by `hanging` (default the same)."""
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent if hanging is None else hanging) or [indent]
 
 
 class Lesson:
@@ -203,8 +206,8 @@ class Lesson:
                 self.say()
                 self.say(self.paint("title", part))
             self.say()
-            for index, line in enumerate(wrapped(step.checks, "       ")):
-                self.say((f"{number:>2}/{len(steps)}  " + line[7:]) if index == 0 else line)
+            for line in wrapped(step.checks, f"{number:>2}/{len(steps)}  ", " " * 7):
+                self.say(line)
             outcome = run_step(step, self.target)
             for exchange in self.target.log.items:
                 self.say(self.paint("dim", "    $ ") + curl.command(exchange, self.target))
@@ -214,13 +217,16 @@ class Lesson:
                 continue
             self.failed = (step, outcome)
             self.say("    " + self.paint("fail", "FAILED"))
-            for line in failure_lines(step.rule, outcome.message, outcome.causes):
-                # A continued line lines up under its own first word ("Hint: ...", an indented message).
-                indent = "    " + " " * (len(line) - len(line.lstrip()))
-                hanging = indent + ("      " if line.startswith("Hint:") else "")
-                for index, text in enumerate(wrapped(line.strip(), hanging)):
-                    text = indent + text.lstrip() if index == 0 else text
-                    self.say(self.paint("hint", text) if line.startswith("Hint:") else text)
+            assert outcome.failure is not None
+            for line in failure_lines(outcome.failure):
+                # A continued line lines up under the text after its label ("Likely cause: ...").
+                body = line.lstrip()
+                label = re.match(r"(Expected|  Actual|Actual|Failed|Likely cause): ", body)
+                indent = "    " + " " * (len(line) - len(body))
+                hanging = indent + " " * (len(label.group(0)) if label else 2)
+                hint = body.startswith("Likely cause:")
+                for text in wrapped(body, indent, hanging):
+                    self.say(self.paint("hint", text) if hint else text)
             self.ending(passed_parts, step, len(steps) - number)
             return 1
         passed_parts.append(part or "")

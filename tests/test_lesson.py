@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conformance import diagnoses, lesson
+from conformance.server_process import ServerProcess
 
 from .broken_servers import CONTROL, VARIANTS, serving
 
@@ -79,7 +80,7 @@ def test_runner_stops_at_the_step_of_the_bug_with_its_hint(variant_id, tmp_path,
     step, outcome = run.failed
     assert step.check.__name__ == check, f"stopped at {step.check.__name__}, not {check}:\n{output}"
     assert [cause.id for cause in outcome.causes] == [diagnosis_id], output
-    assert "Hint: " + diagnoses.BY_ID[diagnosis_id].for_student[:60] in " ".join(output.split()), output
+    assert "Likely cause: " + diagnoses.BY_ID[diagnosis_id].for_student[:60] in " ".join(output.split()), output
 
 
 def test_every_broken_exercise_is_in_the_lessons_scope():
@@ -110,20 +111,10 @@ NODE = shutil.which("node")
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not on PATH: cannot run examples/node-server")
-def test_node_server_passes_every_step():
-    from .test_suite_other_language import read_first_line, stop
-
-    process = subprocess.Popen(
-        [NODE, str(ROOT / "examples" / "node-server" / "server.js"), "--port", "0", "--scrypt-cost", "1024"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = read_first_line(process, 15).removeprefix("listening on ")
-        code, run, output = run_lesson(url)
-    finally:
-        stop(process)
-        if process.stdout:
-            process.stdout.close()
+def test_node_server_passes_every_step(tmp_path):
+    argv = [NODE, ROOT / "examples" / "node-server" / "server.js", "--port", "0", "--scrypt-cost", "1024"]
+    with ServerProcess(argv, name="the Node server", stderr=tmp_path / "stderr.log") as server:
+        code, run, output = run_lesson(server.url)
     assert code == 0 and run.failed is None, output
 
 

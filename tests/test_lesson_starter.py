@@ -22,31 +22,20 @@ import pytest
 from conformance import diagnoses
 from conformance.lesson import BASICS, EX1, EX2, STEPS
 
-from .test_suite_other_language import read_first_line, stop
+from conformance.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "examples" / "lesson-starter"
 README = STARTER / "README.md"
 TRANSCRIPT_MARK = "<!-- transcript: the runner against the starter, checked by tests/test_lesson_starter.py -->"
-START_TIMEOUT = 20
 
 
 @contextmanager
 def starter(server: Path, workdir: Path) -> Iterator[str]:
     """Start the starter's server.py (python server.py --port 0) as a student does; yield its base URL."""
-    log = open(workdir / "starter-stderr.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, str(server), "--port", "0", "--scrypt-n", "1024"], stdout=subprocess.PIPE, stderr=log, cwd=workdir
-    )
-    try:
-        first = read_first_line(process, START_TIMEOUT)
-        assert first.startswith("listening on http://"), f"server.py said {first!r}"
-        yield first.removeprefix("listening on ")
-    finally:
-        stop(process)
-        log.close()
-        if process.stdout:
-            process.stdout.close()
+    argv = [sys.executable, server, "--port", "0", "--scrypt-n", "1024"]
+    with ServerProcess(argv, name="the lesson starter", cwd=workdir, stderr=workdir / "starter-stderr.log") as process:
+        yield process.url
 
 
 def lesson(url: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +67,7 @@ def test_today_exercise_3_fails_with_the_hint_that_names_the_lessons_bug(today):
     assert "Exercise 1" in shown and "Exercise 2" in shown and "Exercise 3" not in shown
     assert "Exercise 3: sign out everywhere else" in not_yet
     hint = flat(diagnoses.SECOND_COPY.for_student)
-    assert f"Hint: {hint}" in flat(out)
+    assert f"Likely cause: {hint}" in flat(out)
     assert "deletes the rows first and then reads the list, now empty" in hint
 
 
