@@ -8,11 +8,11 @@ import os
 import socket
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from .config import ENV_PREFIX, Config, default_db_path
+from .sidecars import join_other_threads, start_maintenance, start_probe
 # --db names a database server rather than a file: left to the store to open.
 from .store.base import describe_database
 from .store.base import is_store_url as is_database_url
@@ -220,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the security log keeps an event (at least 90 days) [SESSIONS_EVENT_RETENTION]",
     )
     p.add_argument(
+        "--start-timeout",
+        type=float,
+        default=_env("START_TIMEOUT", 60),
+        help="seconds the workers have to answer their first request; then the server stops with exit "
+        "status 1 rather than stay up without serving [SESSIONS_START_TIMEOUT]",
+    )
+    p.add_argument(
         "--debug-server",
         action="store_true",
         help="serve from this one process with the standard library's threaded server "
@@ -303,27 +310,13 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def announce_when_ready(host: str, port: int, db_path: str, timeout: float = 60) -> None:
-    """Print the two stdout lines once the port accepts connections."""
-    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((probe_host, port), timeout=1).close()
-        except OSError:
-            time.sleep(0.05)
-            continue
-        print(f"listening on {url_for(host, port)}", flush=True)
-        print(f"data in {describe_database(db_path)}", flush=True)
-        return
-    log.error("server did not start listening on %s within %.0f s", url_for(host, port), timeout)
-
-
 def maintain(config: Config, stop: threading.Event) -> None:
     """Every purge interval, delete expired sessions and truncate the WAL.
 
-    Runs once, in the supervising process, not in every worker: one purge
-    is enough, and the hot path never pays for it. The first run comes one
+    Runs once, in a process of its own beside the workers (impl/sidecars.py
+    says why not a thread of the supervisor): one purge is enough, and the
+    hot path never pays for it. `stop` is anything with `wait(seconds)`
+    that answers True once it is time to end. The first run comes one
     interval after start-up, not during it: expired rows are never read
     anyway, and a start-up should not compete with a purge of a big table.
     """
@@ -356,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--db: cannot open database {config.db_path}: {problem}")
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
+    if not args.start_timeout > 0:
+        parser.error("--start-timeout must be positive")
     port = args.port if args.port else pick_free_port(args.host)
     problem = port_problem(args.host, port)
     if problem:
@@ -375,16 +370,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot open database {describe_database(config.db_path)}: {exc}", file=sys.stderr)
         return 2
 
-    # Workers are fresh interpreters: they read the settings from here.
+    # Workers are forked from this process but read their settings from
+    # the environment, as the maintenance process (a fresh interpreter) does.
     os.environ.update(config.to_env())
     os.environ[ENV_PREFIX + "THREADS"] = str(args.threads)
 
-    stop = threading.Event()
+    # Nothing may run beside this thread once granian starts forking
+    # workers (impl/sidecars.py): the store opened above may have left a
+    # connection pool's threads ending.
+    running = join_other_threads(timeout=10)
+    if running:
+        print(f"cannot start: threads still running before the workers start: {', '.join(running)}",
+              file=sys.stderr)
+        return 2
     if config.purge_interval:
-        threading.Thread(target=maintain, args=(config, stop), name="maintenance", daemon=True).start()
-    threading.Thread(
-        target=announce_when_ready, args=(args.host, port, config.db_path), name="announce", daemon=True
-    ).start()
+        start_maintenance()
+    lines = [f"listening on {url_for(args.host, port)}", f"data in {describe_database(config.db_path)}"]
+    probe = start_probe(args.host, port, lines, args.start_timeout)
     try:
         if args.debug_server:
             _serve_debug(args.host, port, args.threads)
@@ -392,9 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _serve_granian(args.host, port, args.workers, config)
     except KeyboardInterrupt:
         pass
-    finally:
-        stop.set()
-    return 0
+    probe.join(timeout=1)
+    # The probe gave up and stopped the server: say so with the exit code.
+    return 1 if probe.exitcode == 1 else 0
 
 
 def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
