@@ -220,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the security log keeps an event (at least 90 days) [SESSIONS_EVENT_RETENTION]",
     )
     p.add_argument(
+        "--store-timeout",
+        type=float,
+        default=_env("STORE_TIMEOUT", 10),
+        help="seconds a request run in a worker's thread pool may take, its wait for the database "
+        "included; then it gets 503 with Retry-After [SESSIONS_STORE_TIMEOUT]",
+    )
+    p.add_argument(
         "--start-timeout",
         type=float,
         default=_env("START_TIMEOUT", 60),
@@ -278,6 +285,11 @@ def rsgi_app_from_env() -> Any:
         body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
         extra_headers=SECURITY_HEADERS.items(),
+        # A local SQLite read may run on the event loop; a PostgreSQL round
+        # trip never does (impl/bridge.py). /healthz touches no store.
+        inline_reads=not is_database_url(config.db_path),
+        inline_paths=("/healthz",),
+        store_timeout=float(os.environ.get(ENV_PREFIX + "STORE_TIMEOUT", "10")),
     )
 
 
@@ -351,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--workers and --threads must be at least 1")
     if not args.start_timeout > 0:
         parser.error("--start-timeout must be positive")
+    if not args.store_timeout > 0:
+        parser.error("--store-timeout must be positive")
     port = args.port if args.port else pick_free_port(args.host)
     problem = port_problem(args.host, port)
     if problem:
@@ -374,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the environment, as the maintenance process (a fresh interpreter) does.
     os.environ.update(config.to_env())
     os.environ[ENV_PREFIX + "THREADS"] = str(args.threads)
+    os.environ[ENV_PREFIX + "STORE_TIMEOUT"] = str(args.store_timeout)
 
     # Nothing may run beside this thread once granian starts forking
     # workers (impl/sidecars.py): the store opened above may have left a
