@@ -14,7 +14,7 @@ from typing import Any
 import bottle
 
 from . import devices, pages, routes
-from . import openapi
+from . import openapi, readiness
 from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
@@ -190,5 +190,6 @@ def create_app(
     routes.install(app, services)
     pages.install(app, services)
     openapi.install(app)
+    readiness.install(app, services)
     return app
 

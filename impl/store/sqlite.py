@@ -302,9 +302,15 @@ class SqliteStore:
         finally:
             conn.close()
 
+    @_translated
     def schema_version(self) -> int:
         """Return the schema version recorded in the file."""
         return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def upgrade_in_progress(self) -> bool:
+        """False: an SQLite file is upgraded in one write transaction, by a server before it listens,
+        and readers keep seeing the version before it until it commits."""
+        return False
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
