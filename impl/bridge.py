@@ -99,8 +99,10 @@ class WsgiBridge:
         inline_reads: bool = True,
         inline_paths: Iterable[str] = (),
         store_timeout: float = 10.0,
+        metrics: Any = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
         self.inline_methods = _INLINE_METHODS if inline_reads else frozenset()
         self.inline_paths = frozenset(inline_paths)
         self.store_timeout = store_timeout
@@ -155,6 +157,8 @@ class WsgiBridge:
                             quote(scope.path, safe=_SAFE_PATH), self.store_timeout)
                 self._refuse(proto, 503, "The service is temporarily unavailable. Try again shortly.",
                              close=False, retry_after=5)
+                if self.metrics is not None:
+                    self.metrics.store_fault("StoreTimeout")
                 return
         if not complete:
             response_headers.append(("Connection", "close"))

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from .config import ENV_PREFIX, Config, default_db_path
-from .sidecars import join_other_threads, start_maintenance, start_probe
+from .metrics import ENV_DIR as METRICS_DIR
+from .sidecars import join_other_threads, start_exporter, start_maintenance, start_probe
 # --db names a database server rather than a file: left to the store to open.
 from .store.base import describe_database
 from .store.base import is_store_url as is_database_url
@@ -227,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
         "included; then it gets 503 with Retry-After [SESSIONS_STORE_TIMEOUT]",
     )
     p.add_argument(
+        "--metrics-port",
+        type=port_number,
+        default=_env("METRICS_PORT", None),
+        help="serve Prometheus metrics at http://HOST:PORT/metrics, a port of their own (default: no "
+        "metrics) [SESSIONS_METRICS_PORT]",
+    )
+    p.add_argument(
         "--start-timeout",
         type=float,
         default=_env("START_TIMEOUT", 60),
@@ -278,9 +289,13 @@ def rsgi_app_from_env() -> Any:
     from .app import SECURITY_HEADERS, create_app
     from .bridge import WsgiBridge
 
+    from .metrics import from_env as metrics_from_env
+
     config = Config.from_env()
+    metrics = metrics_from_env()
     return WsgiBridge(
-        create_app(config),
+        create_app(config, metrics=metrics),
+        metrics=metrics,
         threads=int(os.environ.get(ENV_PREFIX + "THREADS", "2")),
         body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
@@ -332,10 +347,14 @@ def maintain(config: Config, stop: threading.Event) -> None:
     interval after start-up, not during it: expired rows are never read
     anyway, and a start-up should not compete with a purge of a big table.
     """
+    from .metrics import MeteredStore, from_env as metrics_from_env
     from .sessions import SessionManager
     from .store import open_store
 
     store = open_store(config.db_path)
+    metrics = metrics_from_env()
+    if metrics is not None:
+        store = MeteredStore(store, metrics)
     manager = SessionManager(store, config)
     while not stop.wait(config.purge_interval):
         try:
@@ -398,6 +417,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot start: threads still running before the workers start: {', '.join(running)}",
               file=sys.stderr)
         return 2
+    metrics_dir = None
+    if args.metrics_port is not None:
+        problem = port_problem(args.host, args.metrics_port)
+        if problem:
+            print(f"cannot listen on {url_for(args.host, args.metrics_port)} (--metrics-port): {problem}",
+                  file=sys.stderr)
+            return 2
+        # Each worker's counts go to files here; the exporter adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="sessions-metrics-")
+        os.environ[METRICS_DIR] = metrics_dir
+        start_exporter(args.host, args.metrics_port)
     if config.purge_interval:
         start_maintenance()
     lines = [f"listening on {url_for(args.host, port)}", f"data in {describe_database(config.db_path)}"]
@@ -409,9 +439,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             _serve_granian(args.host, port, args.workers, config)
     except KeyboardInterrupt:
         pass
-    probe.join(timeout=1)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    try:
+        gave_up = probe.wait(timeout=1) == 1
+    except subprocess.TimeoutExpired:
+        gave_up = False
     # The probe gave up and stopped the server: say so with the exit code.
-    return 1 if probe.exitcode == 1 else 0
+    return 1 if gave_up else 0
 
 
 def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:

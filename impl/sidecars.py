@@ -21,6 +21,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -71,19 +72,40 @@ def _maintenance_main() -> None:
     maintain(Config.from_env(), _ParentGone())
 
 
-def start_probe(host: str, port: int, lines: list[str], deadline: float) -> multiprocessing.process.BaseProcess:
+def start_exporter(host: str, port: int) -> multiprocessing.process.BaseProcess:
+    """Serve the workers' metrics on host:port from a process of its own (impl/metrics.py)."""
+    return _spawn(_exporter_main, (host, port), "sessions-metrics")
+
+
+def _exporter_main(host: str, port: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .metrics import serve_exporter
+
+    server = serve_exporter(host, port)
+    parent = _ParentGone()
+    while not parent.wait(3600):
+        pass
+    server.shutdown()
+
+
+def start_probe(host: str, port: int, lines: list[str], deadline: float) -> subprocess.Popen[bytes]:
     """Print `lines` on stdout once a worker answers GET /healthz; `deadline` seconds from now, stop the server.
 
     Its exit code says which: 0 (serving), 1 (gave up, and sent SIGTERM to
-    the supervisor, after one line on stderr).
+    the supervisor, after one line on stderr). It runs this file as a
+    script, in isolated mode, on the standard library alone: whatever
+    breaks in the server's own modules, the deadline holds.
     """
     # CLOCK_MONOTONIC is one clock for every process of the machine: the
     # deadline counts from now, not from when the probe's interpreter is up.
     ends = time.monotonic() + deadline
-    return _spawn(_probe_main, (host, port, lines, deadline, ends, os.getpid()), "sessions-start-probe")
+    return subprocess.Popen(
+        [sys.executable, "-I", os.path.abspath(__file__), "probe", host, str(port), f"{deadline:g}", repr(ends),
+         str(os.getpid()), *lines]
+    )
 
 
-def _probe_main(host: str, port: int, lines: list[str], deadline: float, ends: float, supervisor: int) -> None:
+def _probe_main(host: str, port: int, deadline: str, ends: float, supervisor: int, lines: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     while time.monotonic() < ends:
@@ -95,7 +117,7 @@ def _probe_main(host: str, port: int, lines: list[str], deadline: float, ends: f
             sys.exit(0)
         time.sleep(PROBE_INTERVAL)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    print(f"run_server.py: no worker answered on {where} within {deadline:g} s (--start-timeout); stopping",
+    print(f"run_server.py: no worker answered on {where} within {deadline} s (--start-timeout); stopping",
           file=sys.stderr, flush=True)
     os.kill(supervisor, signal.SIGTERM)
     sys.exit(1)
@@ -125,3 +147,8 @@ def join_other_threads(timeout: float) -> list[str]:
         if thread is not threading.current_thread():
             thread.join(max(0.0, ends - time.monotonic()))
     return [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["probe"]:
+    _, _, _host, _port, _deadline, _ends, _supervisor, *_lines = sys.argv
+    _probe_main(_host, int(_port), _deadline, float(_ends), int(_supervisor), _lines)
