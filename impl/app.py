@@ -24,7 +24,7 @@ from .passwords import PasswordHasher
 from .sessions import SessionManager
 from .store import Store, StoreError, open_store
 from .throttle import Throttle
-from .web import declared_length, is_cross_site
+from .web import client_ip, declared_length, is_cross_site
 
 log = logging.getLogger("impl")
 
@@ -188,7 +188,7 @@ def create_app(
     app.uninstall(bottle.JSONPlugin)  # json_api below encodes lists too
     app.services = services
     if config.access_log:
-        app.access_log = AccessLog()
+        app.access_log = AccessLog(client=lambda environ: client_ip(environ, config))
     app.metrics = metrics
 
     @app.hook("before_request")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import ENV_PREFIX, Config, default_db_path
+from .logs import FORMATS as LOG_FORMATS, logging_config
 from .metrics import ENV_DIR as METRICS_DIR
 from .sidecars import join_other_threads, start_exporter, start_maintenance, start_probe
 # --db names a database server rather than a file: left to the store to open.
@@ -27,27 +28,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 # Seconds a worker has to finish its requests once told to stop.
 STOP_GRACE_SECONDS = 3
-
-# Logs go to stderr so that stdout carries only the lines tools read:
-# "listening on http://HOST:PORT" first, then where the data lives.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "access": {"format": "%(asctime)s %(message)s"},
-    },
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
-        "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stderr"},
-    },
-    "loggers": {
-        "_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
-        "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
-        "impl": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-    },
-}
-
 
 def _env(name: str, default: Any) -> Any:
     return os.environ.get(ENV_PREFIX + name, default)
@@ -177,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one stderr line per request: method, path, status, duration [SESSIONS_ACCESS_LOG]",
     )
     p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=_env("LOG_FORMAT", "text"),
+        help="stderr lines as text (time, level, logger: message) or as one JSON object each "
+        "[SESSIONS_LOG_FORMAT]",
+    )
+    p.add_argument(
         "--header-timeout",
         type=float,
         default=_env("HEADER_TIMEOUT", d.header_timeout),
@@ -293,8 +280,11 @@ def rsgi_app_from_env() -> Any:
 
     config = Config.from_env()
     metrics = metrics_from_env()
+    app = create_app(config, metrics=metrics)
+    if app.access_log is not None:
+        app.access_log.json_lines = os.environ.get(ENV_PREFIX + "LOG_FORMAT") == "json"
     return WsgiBridge(
-        create_app(config, metrics=metrics),
+        app,
         metrics=metrics,
         threads=int(os.environ.get(ENV_PREFIX + "THREADS", "2")),
         body_timeout=config.body_timeout,
@@ -392,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import logging.config
 
-    logging.config.dictConfig(LOGGING)
+    logging.config.dictConfig(logging_config(args.log_format))
     # Fail here, in one clear message, on an unusable database path, and
     # create the schema once before any worker races to.
     from .store import open_store
@@ -408,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(config.to_env())
     os.environ[ENV_PREFIX + "THREADS"] = str(args.threads)
     os.environ[ENV_PREFIX + "STORE_TIMEOUT"] = str(args.store_timeout)
+    os.environ[ENV_PREFIX + "LOG_FORMAT"] = args.log_format
 
     # Nothing may run beside this thread once granian starts forking
     # workers (impl/sidecars.py): the store opened above may have left a
@@ -474,7 +465,7 @@ def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
         websockets=False,
         # Requests are logged by the app itself (method, path, status, time).
         log_access=False,
-        log_dictconfig=LOGGING,
+        log_dictconfig=logging_config(os.environ.get(ENV_PREFIX + "LOG_FORMAT", "text")),
         # A crashed worker comes back instead of leaving a core idle.
         respawn_failed_workers=True,
         # A worker that has not stopped this long after SIGTERM is killed,

@@ -65,10 +65,11 @@ def _maintenance_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import logging.config
 
-    from .config import Config
-    from .serve import LOGGING, maintain
+    from .config import ENV_PREFIX, Config
+    from .logs import logging_config
+    from .serve import maintain
 
-    logging.config.dictConfig(LOGGING)
+    logging.config.dictConfig(logging_config(os.environ.get(ENV_PREFIX + "LOG_FORMAT", "text")))
     maintain(Config.from_env(), _ParentGone())
 
 
