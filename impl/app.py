@@ -8,7 +8,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import bottle
@@ -21,8 +20,9 @@ from .config import Config
 from .metrics import MeteredStore, Metrics
 from .errors import STATUS_MESSAGES, ApiError, Unavailable
 from .passwords import PasswordHasher
+from .services import Services
 from .sessions import SessionManager
-from .store import Store, StoreError, open_store
+from .store import StoreError, open_store
 from .throttle import Throttle
 from .web import client_ip, declared_length, is_cross_site
 
@@ -44,16 +44,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _SECURITY_HEADERS = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items()]
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the routes need, built once per app."""
-
-    config: Config
-    store: Store
-    accounts: Accounts
-    sessions: SessionManager
 
 
 # Where a request's store fault is noted for the metrics.
@@ -171,7 +161,7 @@ def create_app(
         config = Config()
     elif not isinstance(config, Config):
         config = Config.from_mapping(config)
-    store = open_store(config.db_path)
+    store = open_store(config.db)
     if metrics is not None:
         store = MeteredStore(store, metrics)
     hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
@@ -209,7 +199,7 @@ def create_app(
 
     app.install(json_api)
     routes.install(app, services)
-    pages.install(app, services)
+    pages.install(app)
     openapi.install(app)
     readiness.install(app, services)
     return app

@@ -82,9 +82,13 @@ class MeteredStore:
         self._store = store
         self._metrics = metrics
 
-    def add_session(self, *args: Any, **kwargs: Any) -> None:
-        self._store.add_session(*args, **kwargs)
-        self._metrics.created.inc()
+    def add_session(self, *args: Any, **kwargs: Any) -> int | None:
+        ended = self._store.add_session(*args, **kwargs)
+        if ended is not None:  # None: refused (the password changed meanwhile)
+            self._metrics.created.inc()
+        if ended:  # a login that ended the others (EXT-RECOVER) retires them as revoked
+            self._metrics.ended.labels("revoked").inc(ended)
+        return ended
 
     def revoke_session(self, *args: Any, **kwargs: Any) -> Any:
         from .store import Outcome

@@ -25,7 +25,7 @@ PATH = "/readyz"
 def install(app: bottle.Bottle, services: Any) -> None:
     """Add GET /readyz to `app`."""
     store = services.store
-    if is_store_url(services.config.db_path):
+    if is_store_url(services.config.db):
         from .store.postgres import SCHEMA_VERSION
     else:
         from .store.sqlite import SCHEMA_VERSION

@@ -65,12 +65,13 @@ def _maintenance_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import logging.config
 
-    from .config import ENV_PREFIX, Config
+    from .config import Config
     from .logs import logging_config
     from .serve import maintain
 
-    logging.config.dictConfig(logging_config(os.environ.get(ENV_PREFIX + "LOG_FORMAT", "text")))
-    maintain(Config.from_env(), _ParentGone())
+    config = Config.from_env()
+    logging.config.dictConfig(logging_config(config.log_format))
+    maintain(config, _ParentGone())
 
 
 def start_exporter(host: str, port: int) -> multiprocessing.process.BaseProcess:

@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import secrets
-import socketserver
 import sqlite3
 import struct
 import threading
@@ -40,11 +39,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
 
 from impl import Config, create_app
+from impl.threaded import serving_in_thread
 from impl.accounts import User, validate_email, validate_password
 from impl.errors import BadRequest, Conflict, InvalidCredentials
 from impl.sessions import LOGIN, LOGOUT, Client, Session, hash_token, is_well_formed_token
@@ -79,7 +78,7 @@ class Variant:
 
     def config(self, db_path: str) -> Config:
         """Return the reference settings this variant runs with (cheap scrypt, quick refresh)."""
-        return Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
+        return Config(db=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
 
     def app(self, db_path: str) -> WsgiApp:
         """Build a fresh reference app on `db_path` and break it."""
@@ -125,20 +124,6 @@ EXTENSION_CONTROL_RULES = ("HARD-THROTTLE", "EXT-*")
 # --- serving over real HTTP ----------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up before the answer (a refused oversized body) is no news.
-        pass
-
-
 def _quiet_errors(app: WsgiApp) -> WsgiApp:
     """Give each request a private wsgi.errors: broken variants crash on purpose, and say so there."""
 
@@ -152,17 +137,8 @@ def _quiet_errors(app: WsgiApp) -> WsgiApp:
 @contextlib.contextmanager
 def serving(app: WsgiApp) -> Iterator[str]:
     """Serve a WSGI app on a free port of 127.0.0.1 in threads until the block ends; yield its base URL."""
-    server = make_server(
-        "127.0.0.1", 0, _quiet_errors(app), server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name=f"serve:{server.server_port}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(_quiet_errors(app)) as url:
+        yield url
 
 
 # --- tools for building variants -----------------------------------------------------
@@ -249,13 +225,17 @@ def owner_of(store: Any, public_id: str) -> str | None:
     return row[0] if row else None
 
 
-def start_session(sessions: Any, user_id: str, client: Client, token: str, public_id: str) -> str:
+def start_session(
+    sessions: Any, user_id: str, client: Client, token: str, public_id: str, password_hash: str | None = None
+) -> str | None:
     """Store a new session as the reference's SessionManager.start does, with the token and id given."""
     now_ms = sessions.now_ms()
     name = client.device_name
     new = NewSession(hash_token_any(token), public_id, user_id, client.ip, client.user_agent, name, False, now_ms)
     event = Event(LOGIN, now_ms, client.ip, name, new_device=False)
-    sessions.store.add_session(new, sessions.config.max_sessions_per_user, sessions.cutoffs(now_ms), event)
+    limit, cutoffs = sessions.config.max_sessions_per_user, sessions.cutoffs(now_ms)
+    if sessions.store.add_session(new, limit, cutoffs, event, password_hash) is None:
+        return None
     return token
 
 
@@ -271,8 +251,8 @@ def replace_token_policy(sessions: Any, make_token: Callable[[], str]) -> None:
     start, authenticate and end as the reference does them, minus the shape check.
     """
 
-    def start(user_id: str, client: Client) -> str:
-        return start_session(sessions, user_id, client, make_token(), secrets.token_urlsafe(16))
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        return start_session(sessions, user_id, client, make_token(), secrets.token_urlsafe(16), password_hash)
 
     def authenticate(token: str | None) -> Session | None:
         if not token or len(token) > 4096:
@@ -299,8 +279,8 @@ def name_devices(app: Any, name_for: Callable[[str], str]) -> Any:
     store = app.services.store
     add_session = store.add_session
 
-    def add_named(session: NewSession, *rest: Any) -> None:
-        add_session(session._replace(device_name=name_for(session.user_agent)), *rest)
+    def add_named(session: NewSession, *rest: Any) -> int | None:
+        return add_session(session._replace(device_name=name_for(session.user_agent)), *rest)
 
     store.add_session = add_named
     return app
@@ -620,12 +600,13 @@ def _last_active_before_created(app: Any) -> WsgiApp:
     add_session = store.add_session
     back_ms = int(TOUCH_INTERVAL * 1000)
 
-    def add_backdated(session: NewSession, *args: Any) -> None:
-        add_session(session, *args)
+    def add_backdated(session: NewSession, *args: Any) -> int | None:
+        ended = add_session(session, *args)
         with contextlib.closing(sql(store)) as conn:
             conn.execute(
                 "UPDATE sessions SET last_active_at = ? WHERE token_hash = ?", (session.now - back_ms, session.token_hash)
             )
+        return ended
 
     store.add_session = add_backdated
     return app
@@ -779,8 +760,8 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     start, authenticate, end = sessions.start, sessions.authenticate, sessions.end
     cache: dict[str, Session] = {}
 
-    def start_and_remember(user_id: str, client: Client) -> str:
-        token = start(user_id, client)
+    def start_and_remember(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        token = start(user_id, client, password_hash)
         session = authenticate(token)
         if session is not None:
             cache[token] = session
@@ -801,7 +782,7 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     return app
 
 
-# --- issue 9: use before ending, activity per session, races, diagnoses ----------------
+# --- use before ending, activity per session, races, diagnoses ------------------------
 
 
 def _cache_after_first_use(app: Any, cleared_by: set[str]) -> Any:
@@ -1057,10 +1038,10 @@ def _token_16_hex(app: Any) -> WsgiApp:
 def _token_time_prefixed(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, client: Client) -> str:
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         payload = struct.pack(">I", int(sessions.clock())) + secrets.token_bytes(28)
         token = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return start_session(sessions, user_id, client, token, secrets.token_urlsafe(16))
+        return start_session(sessions, user_id, client, token, secrets.token_urlsafe(16), password_hash)
 
     sessions.start = start
     return app
@@ -1093,13 +1074,13 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     start = sessions.start
 
-    def start_keeping_cookie(user_id: str, client: Client) -> str:
+    def start_keeping_cookie(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         planted = session_cookie(bottle.request.environ)
         if not planted or not is_well_formed_token(planted):
-            return start(user_id, client)
+            return start(user_id, client, password_hash)
         with contextlib.closing(sql(sessions.store)) as conn:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (hash_token(planted),))
-        return start_session(sessions, user_id, client, planted, secrets.token_urlsafe(16))
+        return start_session(sessions, user_id, client, planted, secrets.token_urlsafe(16), password_hash)
 
     sessions.start = start_keeping_cookie
     return app
@@ -1116,9 +1097,9 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
 def _list_id_is_token(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, client: Client) -> str:
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         token = secrets.token_urlsafe(32)
-        return start_session(sessions, user_id, client, token, token)
+        return start_session(sessions, user_id, client, token, token, password_hash)
 
     sessions.start = start
     return app
@@ -1349,6 +1330,43 @@ def _garbage_cookie_500(app: Any) -> WsgiApp:
 
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@variant(
+    "nul-in-body-500",
+    ["HARD-BAD-INPUT"],
+    "no check for text the database refuses: a NUL character in any JSON string reaches PostgreSQL, "
+    "whose \"cannot contain NUL bytes\" error escapes as a 500",
+)
+def _nul_in_body_500(app: Any) -> WsgiApp:
+    def database_refuses_nul(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] in ("POST", "PATCH"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            data = environ["wsgi.input"].read(length) if 0 < length <= 64 * 1024 else b""
+            environ["wsgi.input"] = io.BytesIO(data)
+            try:
+                parsed = json.loads(data) if data.strip() else None
+            except (ValueError, RecursionError):
+                parsed = None
+            if _holds_nul(parsed):
+                start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+                return [b'{"error": "Internal server error."}']
+        return app(environ, start_response)
+
+    return database_refuses_nul
+
+
 # --- HARD-THROTTLE ----------------------------------------------------------------------
 
 
@@ -1455,6 +1473,26 @@ def _activity_misses_revoke_all(app: Any) -> WsgiApp:
         return ended
 
     store.revoke_other_sessions = unlogged
+    return app
+
+
+@variant(
+    "activity-before-any-number",
+    ["EXT-ACTIVITY"],
+    "`?before=` read as a number, not as the user's own cursor: another user's event id, or one never "
+    "issued, pages the user's log (200) instead of 400",
+)
+def _activity_before_any_number(app: Any) -> WsgiApp:
+    store = app.services.store
+    list_events = store.list_events
+
+    def numeric_before(user_id: str, limit: int, before: str | None) -> Any:
+        if before is None:
+            return list_events(user_id, limit, None)
+        everything = list_events(user_id, 200, None) or []
+        return [event for event in everything if int(event.id) < int(before)][:limit]
+
+    store.list_events = numeric_before
     return app
 
 

@@ -94,7 +94,7 @@ def check_upgraded(database: str, full: bool, counts_before: dict[str, int], cou
     """Open with today's store and check, through public verbs, that nothing was lost."""
     store = open_store(database)
     try:
-        manager = SessionManager(store, Config(db_path=database), clock=lambda: NOW)
+        manager = SessionManager(store, Config(db=database), clock=lambda: NOW)
         for uid, email, key, password_hash in USERS:
             assert store.find_user(key) == (uid, email, password_hash)
         live = {n: manager.authenticate(token(n)) for n, _, _ in LIVE}

@@ -18,6 +18,8 @@ from impl.serve import maintain
 from impl.sessions import Client, SessionManager
 from impl.store import describe_database, open_store
 
+from conformance.server_process import ServerProcess
+
 from .servers import ROOT, running_server, started_server
 
 
@@ -52,6 +54,25 @@ def test_help_documents_every_setting():
                  "--trusted-proxy", "--https-cookies", "--workers", "--threads", "--header-timeout", "--body-timeout"]:
         assert flag in out
     assert "SESSIONS_IDLE_TIMEOUT" in out
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [(["run_server.py"], "run_server.py"), (["-m", "impl"], "python -m impl"),
+     ([os.path.join(os.path.dirname(sys.executable), "sessions-server")], "sessions-server")],
+)  # fmt: skip
+def test_help_names_the_command_that_was_typed(command, name):
+    if command[0].endswith("sessions-server") and not os.path.exists(command[0]):
+        pytest.skip("the sessions-server script is not installed beside this interpreter")
+    run = command if command[0].endswith("sessions-server") else [sys.executable, *command]
+    out = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: {name} ")
+    # Every default reads as what it is: no None, no empty string, never two for one flag.
+    flat = " ".join(out.stdout.split())
+    assert "(default: None)" not in flat and "(default: )" not in flat
+    for option in flat.split(" --")[1:]:
+        assert option.count("(default:") <= 1, option
 
 
 @pytest.mark.parametrize(
@@ -92,19 +113,13 @@ def test_default_database_is_in_the_per_user_data_folder_whatever_the_current_fo
     expected = data_home / "sessions-reference" / "sessions.db"
     for workdir in [tmp_path / "one", tmp_path / "two"]:
         workdir.mkdir()
-        proc = subprocess.Popen(
+        server = ServerProcess(
             [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--workers", "1", "--no-access-log"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=workdir,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home)},
+            cwd=workdir, env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home)},
         )
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().startswith("listening on http://")
-            assert proc.stdout.readline().strip() == f"data in {expected}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-            proc.stdout.close()
+        with server:
+            assert server.url.startswith("http://")
+            assert server.next_line(10) == f"data in {expected}"
         assert not any(workdir.iterdir()), "nothing may be written to the current folder"
     assert expected.exists()
     assert (expected.parent.stat().st_mode & 0o777) == 0o700
@@ -115,7 +130,7 @@ def test_database_url_is_left_to_the_store_untouched_by_path_checks():
 
     url = "postgresql://user@db.internal/sessions"
     config = config_from_args(build_parser().parse_args(["--db", url]))
-    assert config.db_path == url
+    assert config.db == url
 
 
 def test_unusable_database_path_exits_2_with_a_one_line_reason(tmp_path):
@@ -163,8 +178,8 @@ def test_busy_port_exits_2_instead_of_sharing_it(tmp_path, server):
 
 
 def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
-    config = Config(db_path=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
-    store = open_store(config.db_path)
+    config = Config(db=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
+    store = open_store(config.db)
     store.add_user("u1", "a@b.c", "a@b.c", "h", 0)
     manager = SessionManager(store, config, clock=lambda: 0.0)  # created at the epoch: long expired
     token = manager.start("u1", Client.of("127.0.0.1", "curl/8"))

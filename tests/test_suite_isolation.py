@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from conformance.reports import CHECKS_SHOWN_PER_RULE
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance"
@@ -179,16 +182,21 @@ def test_bad_option_exits_2(tmp_path, refused_url, argv):
     assert "cannot reach" not in result.stdout + result.stderr
 
 
-def test_help_documents_every_option_with_an_example(tmp_path):
+def test_help_documents_every_option_and_shows_an_example_of_each_value(tmp_path):
     result = _suite(["--help"], tmp_path)
     assert result.returncode == 0
-    for flag in [
-        "--base-url", "--level", "--strict", "--rule", "--list-rules", "--cookie-name", "--user",
-        "--idle-timeout", "--absolute-timeout", "--touch-interval", "--https", "--expect-failures",
-        "--json-report", "--junit-xml", "--start-reference", "--require-complete",
-    ]:  # fmt: skip
-        assert flag in result.stdout
-    assert result.stdout.count("e.g.") >= 15
+    taking_a_value = [
+        "--base-url", "--level", "--rule", "--cookie-name", "--user", "--idle-timeout", "--absolute-timeout",
+        "--touch-interval", "--expect-failures", "--json-report", "--junit-xml",
+    ]  # fmt: skip
+    switches = ["--strict", "--list-rules", "--https", "--start-reference", "--require-complete"]
+    # argparse wraps lines after a hyphen too ("--base-" / "url"): join those back.
+    flat = " ".join(re.sub(r"-\n\s*", "-", result.stdout).split())
+    for flag in taking_a_value:
+        assert f"e.g. {flag} " in flat, f"--help shows no example value for {flag}"
+    for flag in switches:
+        assert flag in flat
+        assert f"(e.g. {flag})" not in flat, f"{flag} takes no value: an example of it says nothing"
 
 
 # --- outcomes against a server that fails everything -------------------------------------
@@ -247,7 +255,8 @@ def test_levels_decide_what_a_failure_means(tmp_path, broken_url, argv, code, ou
 
 
 def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
-    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME"], broken_url)
+    # -v writes each failure in full; by default the exchanges are left to the reports.
+    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME", "-v"], broken_url)
     assert returncode == 1
     assert "--- rule CORE-ME (core): GET /me names the session's user ---" in output
     assert "HTTP exchanges of this test" in output
@@ -257,6 +266,31 @@ def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
         "passed": 0, "failed": 1, "errors": 0, "partial": 0, "warned": 0, "skipped": 0, "xfailed": 0
     }
     assert all(test["outcome"] == "fail" and test["message"] for test in report["rules"][0]["tests"])
+
+
+def test_default_failure_output_says_expected_and_actual_with_the_rule_text_once(tmp_path, broken_url):
+    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME"], broken_url)
+    assert returncode == 1
+    failed = [test for test in report["rules"][0]["tests"] if test["outcome"] == "fail"]
+    assert output.count("--- rule CORE-ME (core): GET /me names the session's user ---") == 1
+    # Each failed check in full up to a screenful, the others named on one line.
+    shown = min(len(failed), CHECKS_SHOWN_PER_RULE)
+    assert output.count("× CORE-ME test_") == shown > 0
+    assert (f"× {len(failed) - shown} more" in output) == (len(failed) > shown)
+    assert "Expected: POST /prefix/signup: 201 (setting up a user for this check)" in output
+    assert "Actual: 500" in output
+    # The exchanges and tracebacks are in the reports, not on the terminal.
+    assert "HTTP exchanges" not in output and "Traceback" not in output and "< 500" not in output
+    assert all(test["transcript"].startswith("#1 ") and "< 500" in test["transcript"] for test in failed)
+    # One summary line, counting rules; pytest's count of checks is not printed beside it.
+    assert output.rstrip().endswith("\n0 passed, 1 failed") and " passed in " not in output
+
+
+def test_hardening_failure_at_core_is_a_warning_not_an_expected_failure(tmp_path, broken_url):
+    returncode, report, output = _report(tmp_path, ["--rule", "HARD-ENUM", "--", "-rN"], broken_url)
+    assert returncode == 0, output
+    assert "WARN  HARD-ENUM" in output and "xfail" not in output.lower()
+    assert "× HARD-ENUM" not in output  # a warning is told in the table, not as a failure
 
 
 def test_expected_failure_is_xfail_and_does_not_fail_the_run(tmp_path, broken_url):

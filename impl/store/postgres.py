@@ -164,12 +164,20 @@ CREATE TABLE login_attempts (
     updated_at   BIGINT NOT NULL
 );
 """,
+    2: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at BIGINT;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Advisory lock keys (per database): schema changes, and the purge.
 MIGRATE_LOCK = 0x5E55_1011
 PURGE_LOCK = 0x5E55_1012
+# With the user's id hashed beside it: one failed login of an account folds at a time.
+FAILED_LOGIN_LOCK = 0x5E55_1013
 
 # Short enough that a request answers 503 within a few seconds when the
 # database is gone or wedged, long enough for any statement this store runs.
@@ -279,6 +287,8 @@ class PostgresStore:
             "keepalives_interval": 2,
             "keepalives_count": 2,
             "application_name": "sessions-reference",
+            # Text goes over the wire as UTF-8 whatever PGCLIENTENCODING says.
+            "client_encoding": "UTF8",
         }
         try:
             self._migrate()
@@ -344,6 +354,14 @@ class PostgresStore:
 
     def _migrate(self) -> None:
         with self._connect() as conn:
+            # Any Unicode text must fit: a LATIN1 database refuses emoji, and
+            # SQL_ASCII stores bytes unchecked. Refused at start, in one line.
+            encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+            if encoding.upper() != "UTF8":
+                raise StoreUnavailable(
+                    f"{_redacted(self.url)} has server_encoding {encoding}; this server needs UTF8"
+                    " (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)"
+                )
             if self._current_version(conn) == SCHEMA_VERSION:
                 return  # nothing to write, so no lock to wait for
             with conn.transaction():
@@ -464,16 +482,28 @@ class PostgresStore:
     # -- sessions --------------------------------------------------------------
 
     @_translated
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
         params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
-            # Waits for a revoke-all in flight, then reads the generation it
-            # left: the login lands after it, and lives (point 2).
+            # Waits for a revoke-all or password change in flight, then reads
+            # the generation and password hash it left: the login lands after
+            # it, and lives (point 2), unless the password it checked is no
+            # longer the user's.
             locked = conn.execute(
-                "SELECT generation FROM users WHERE id = %s FOR NO KEY UPDATE", (session.user_id,)
+                "SELECT generation, password_hash FROM users WHERE id = %s FOR NO KEY UPDATE", (session.user_id,)
             ).fetchone()
             if locked is None:
                 raise StoreUnavailable(f"user {session.user_id} vanished during login")
+            if password_hash is not None and locked[1] != password_hash:
+                return None
             conn.execute(
                 "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
                 " created_at, last_active_at, new_device) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -490,18 +520,30 @@ class PostgresStore:
                     session.new_device,
                 ),
             )
-            (live,) = conn.execute(
-                f"SELECT count(*) FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}", params
-            ).fetchone()
-            if live > max_live:
-                # The least recently active go; their owners hear "expired".
-                conn.execute(
-                    f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = %(now)s WHERE token_hash IN"
-                    f" (SELECT s.token_hash FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}"
-                    " ORDER BY s.last_active_at, s.created_at LIMIT %(excess)s)",
-                    {**params, "now": session.now, "excess": live - max_live},
-                )
+            ended = 0
+            if end_others is not None:
+                # EXT-RECOVER: the new session retires its generation as a
+                # revoke-all from it would, under the same lock.
+                row = conn.execute(_CALLER, {"caller": session.token_hash, **params}).fetchone()
+                if row is None:  # cannot be: it was inserted above, under the lock
+                    return None
+                ended = self._retire_generation(conn, _Caller(row), session.token_hash, cutoffs, REVOKED, session.now)
+            else:
+                (live,) = conn.execute(
+                    f"SELECT count(*) FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}", params
+                ).fetchone()
+                if live > max_live:
+                    # The least recently active go; their owners hear "expired".
+                    conn.execute(
+                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = %(now)s WHERE token_hash IN"
+                        f" (SELECT s.token_hash FROM sessions s, users u WHERE s.user_id = %(user)s AND {_ALIVE}"
+                        " ORDER BY s.last_active_at, s.created_at LIMIT %(excess)s)",
+                        {**params, "now": session.now, "excess": live - max_live},
+                    )
             self._log(conn, session.user_id, event._replace(session_id=session.id))
+            if end_others is not None:
+                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
+            return ended
 
     @_translated
     def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
@@ -678,19 +720,52 @@ class PostgresStore:
             self._log(conn, user_id, event)
 
     @_translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        try:
-            bound = int(before) if before is not None else 2**63 - 1
-        except ValueError:
-            return []
-        rows = self._reading(
-            lambda conn: conn.execute(
-                f"SELECT id, type, {_rfc3339('at')}, ip, device_name, session_id, actor_session_id, count, new_device"
-                " FROM events WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s",
-                (user_id, max(min(bound, 2**63 - 1), -(2**63)), limit),
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        with self._write() as conn:
+            # Serialise the failures of one account (not its other actions):
+            # two at once must not both start an event past the bound.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (FAILED_LOGIN_LOCK, user_id))
+            recent = conn.execute(
+                "SELECT id, ip FROM events WHERE user_id = %s AND type = 'login_failed' AND at > %s ORDER BY id DESC",
+                (user_id, since),
             ).fetchall()
-        )
-        return [EventRow(str(row[0]), *row[1:]) for row in rows]
+            into = next((row[0] for row in recent if row[1] == event.ip), None)
+            if into is None and len(recent) >= max_open:
+                into = recent[0][0]
+            if into is None:
+                conn.execute(
+                    "INSERT INTO events (user_id, type, at, ip, device_name, count, last_at)"
+                    " VALUES (%s, %s, %s, %s, %s, 1, %s)",
+                    (user_id, event.type, event.at, event.ip, event.device_name, event.at),
+                )
+            else:
+                conn.execute(
+                    "UPDATE events SET count = coalesce(count, 1) + 1, last_at = greatest(coalesce(last_at, at), %s)"
+                    " WHERE id = %s",
+                    (event.at, into),
+                )
+
+    @_translated
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        bound = 2**63 - 1
+        if before is not None:
+            # A cursor, not a number: only one of this user's own event ids pages.
+            bound = int(before) if before.isdigit() and len(before) <= 18 else 0
+
+        def read(conn: psycopg.Connection[Any]) -> list[Any] | None:
+            if before is not None and conn.execute(
+                "SELECT 1 FROM events WHERE id = %s AND user_id = %s", (bound, user_id)
+            ).fetchone() is None:
+                return None
+            return conn.execute(
+                f"SELECT id, type, {_rfc3339('at')}, ip, device_name, session_id, actor_session_id, count, new_device,"
+                f" CASE WHEN last_at IS NOT NULL THEN {_rfc3339('last_at')} END"
+                " FROM events WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s",
+                (user_id, bound, limit),
+            ).fetchall()
+
+        rows = self._reading(read)
+        return None if rows is None else [EventRow(str(row[0]), *row[1:]) for row in rows]
 
     @_translated
     def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
@@ -709,15 +784,16 @@ class PostgresStore:
     @_translated
     def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
         with self._write() as conn:
-            # Make sure the row exists, then lock it: concurrent attempts on
-            # one key, from any instance, count one after the other.
-            conn.execute(
-                "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (%s, 0, 0, %s)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, 0),
-            )
+            # Make sure the row exists and lock it, in one statement:
+            # concurrent attempts on one key, from any instance, count one
+            # after the other. (An INSERT ... DO NOTHING then a SELECT ...
+            # FOR UPDATE found no row when a successful login's
+            # clear_attempts deleted it in between: a 500.)
             row = conn.execute(
-                "SELECT attempts, locked_until, updated_at FROM login_attempts WHERE key = %s FOR UPDATE", (key,)
+                "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (%s, 0, 0, 0)"
+                " ON CONFLICT (key) DO UPDATE SET key = excluded.key"
+                " RETURNING attempts, locked_until, updated_at",
+                (key,),
             ).fetchone()
             old = Attempts(*row) if row != (0, 0, 0) else None
             new = decide(old)

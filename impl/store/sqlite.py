@@ -24,9 +24,14 @@ Theory of operation (the guarantees of impl/store/base.py, and how SQLite keeps 
    survives any process crash; a power cut can at worst forget a login.
 5. Each thread has its own connection, opened once and reused; processes
    share the file through WAL with a busy timeout, so writers queue instead
-   of failing. A connection that met a fault (disk full, read-only, I/O
-   error, locked past the timeout) is dropped, and the next call opens a
-   fresh one: a worker heals by itself when the cause is gone.
+   of failing. A fault (disk full, read-only, I/O error, locked past the
+   timeout) drops every connection of the process, not only the one that
+   met it: SQLite shares one map of the WAL index among all connections of
+   a process to a file, and a connection opened while the file was
+   read-only keeps that map read-only for all of them. A reader that never
+   writes never faults, so the writer's fault resets it: idle connections
+   are closed at once, busy ones reopen at their next call. A worker heals
+   by itself when the cause is gone.
 6. The schema is versioned (`PRAGMA user_version`); an older file is brought
    up to date once, under the write lock, however many processes start
    together. A current file is opened without taking any lock.
@@ -40,6 +45,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -141,6 +147,12 @@ CREATE TABLE login_attempts (
     updated_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 """,
+    3: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at INTEGER;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -195,19 +207,21 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def wrapper(self: "SqliteStore", *args: Any, **kwargs: Any) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            self.close()
-            text = str(exc).lower()
-            if any(word in text for word in _BUSY_WORDS):
-                raise StoreBusy(str(exc)) from exc
-            raise StoreUnavailable(str(exc)) from exc
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
-            raise  # our bugs, not the database's state
-        except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
-            self.close()
-            raise StoreUnavailable(str(exc)) from exc
+        # The slot's lock says "in use" to a reset from another thread.
+        with self._slot().lock:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                self._reset_all()
+                text = str(exc).lower()
+                if any(word in text for word in _BUSY_WORDS):
+                    raise StoreBusy(str(exc)) from exc
+                raise StoreUnavailable(str(exc)) from exc
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+                raise  # our bugs, not the database's state
+            except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
+                self._reset_all()
+                raise StoreUnavailable(str(exc)) from exc
 
     return wrapper
 
@@ -221,6 +235,20 @@ class _Caller:
         self.id, self.user_id, self.generation, self.created_at, self.last_active_at = row
 
 
+class _Slot:
+    """One thread's connection, the process it was opened in, and the reset it has seen."""
+
+    __slots__ = ("conn", "pid", "epoch", "lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.pid = 0
+        self.epoch = -1
+        # Re-entrant: a store call made inside another on the same thread
+        # must not wait for itself.
+        self.lock = threading.RLock()
+
+
 class SqliteStore:
     """Users, sessions, the security log and login counters in one SQLite file."""
 
@@ -228,6 +256,11 @@ class SqliteStore:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        # Every thread's slot, so that a fault can reach them all; a slot
+        # goes with its thread.
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self._slots_lock = threading.Lock()
+        self._epoch = 0
         self._migrate()
 
     # -- connections -----------------------------------------------------------
@@ -235,7 +268,11 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: reads take no lock at all, and every write below
         # opens its own explicit transaction.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000)
+        # Used by one thread only; check_same_thread=False lets a fault on
+        # another thread close it while it is idle (_reset_all).
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000, check_same_thread=False
+        )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -251,15 +288,48 @@ class SqliteStore:
             raise
         return conn
 
+    def _slot(self) -> _Slot:
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = _Slot()
+            with self._slots_lock:
+                self._slots.add(slot)
+        return slot
+
     def _conn(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening it on first use."""
-        local = self._local
-        conn = getattr(local, "conn", None)
+        """Return this thread's connection, opening it on first use and after a reset."""
+        slot = self._slot()
+        conn = slot.conn
         # A connection must not cross a fork either: reopen in a child process.
-        if conn is None or local.pid != os.getpid():
-            conn = local.conn = self._connect()
-            local.pid = os.getpid()
+        if conn is None or slot.epoch != self._epoch or slot.pid != os.getpid():
+            if conn is not None and slot.pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            slot.conn = None
+            slot.epoch = self._epoch
+            conn = slot.conn = self._connect()
+            slot.pid = os.getpid()
         return conn
+
+    def _reset_all(self) -> None:
+        """After a fault: drop every connection of this process (see point 5)."""
+        self._epoch += 1
+        with self._slots_lock:
+            slots = list(self._slots)
+        pid = os.getpid()
+        for slot in slots:
+            # A slot in use elsewhere is left to reopen at its next call
+            # (its epoch is stale); closing it under its thread would break
+            # the statement running there.
+            if not slot.lock.acquire(blocking=False):
+                continue
+            try:
+                conn, slot.conn = slot.conn, None
+                if conn is not None and slot.pid == pid:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+            finally:
+                slot.lock.release()
 
     @contextlib.contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -297,7 +367,7 @@ class SqliteStore:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             # journal_size_limit keeps the WAL from staying at its peak size
-            # after a checkpoint (perf-notes: it grew to 91 MB and never shrank).
+            # after a checkpoint (measured under load without it: 91 MB, never shrinking).
             conn.execute("PRAGMA journal_size_limit = 67108864")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -333,9 +403,10 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
-        conn = getattr(self._local, "conn", None)
+        slot = getattr(self._local, "slot", None)
+        conn = slot.conn if slot is not None else None
         if conn is not None:
-            self._local.conn = None
+            slot.conn = None
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
@@ -396,15 +467,24 @@ class SqliteStore:
     # -- sessions --------------------------------------------------------------
 
     @_translated
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
         params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
-            # One statement reads the generation and inserts: no revoke-all
-            # can slip between the two.
-            conn.execute(
+            # One statement reads the generation and the password hash and
+            # inserts, under the write lock a password change also takes: no
+            # revoke-all or password change can slip between the check and the write.
+            inserted = conn.execute(
                 "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
                 " created_at, last_active_at, new_device)"
-                " SELECT ?, ?, id, generation, ?, ?, ?, ?, ?, ? FROM users WHERE id = ?",
+                " SELECT ?, ?, id, generation, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = coalesce(?, password_hash)",
                 (
                     session.token_hash,
                     session.id,
@@ -415,18 +495,33 @@ class SqliteStore:
                     session.now,
                     int(session.new_device),
                     session.user_id,
+                    password_hash,
                 ),
-            )
-            (live,) = conn.execute(f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND {_ALIVE}", params).fetchone()
-            if live > max_live:
-                # The least recently active go; their owners hear "expired".
-                conn.execute(
-                    f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
-                    f" (SELECT s.token_hash FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
-                    " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
-                    {**params, "now": session.now, "excess": live - max_live},
-                )
+            ).rowcount
+            if not inserted:
+                return None
+            ended = 0
+            if end_others is not None:
+                # EXT-RECOVER: the new session retires its generation as a
+                # revoke-all from it would, in this same transaction.
+                me = self._caller(conn, session.token_hash, cutoffs)
+                if me is None:  # cannot be: it was inserted above, under the lock
+                    return None
+                ended = self._retire_generation(conn, me, session.token_hash, cutoffs, REVOKED, session.now)
+            else:
+                (live,) = conn.execute(f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND {_ALIVE}", params).fetchone()
+                if live > max_live:
+                    # The least recently active go; their owners hear "expired".
+                    conn.execute(
+                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
+                        f" (SELECT s.token_hash FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
+                        " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
+                        {**params, "now": session.now, "excess": live - max_live},
+                    )
             self._log(conn, session.user_id, event._replace(session_id=session.id))
+            if end_others is not None:
+                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
+            return ended
 
     @_translated
     def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
@@ -572,15 +667,41 @@ class SqliteStore:
             self._log(conn, user_id, event)
 
     @_translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        rows = self._conn().execute(
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        with self._write() as conn:
+            recent = conn.execute(
+                "SELECT id, ip FROM events WHERE user_id = ? AND type = 'login_failed' AND at > ? ORDER BY id DESC",
+                (user_id, since),
+            ).fetchall()
+            into = next((row[0] for row in recent if row[1] == event.ip), None)
+            if into is None and len(recent) >= max_open:
+                into = recent[0][0]
+            if into is None:
+                self._log(conn, user_id, event._replace(count=1))
+                conn.execute("UPDATE events SET last_at = at WHERE id = last_insert_rowid()")
+            else:
+                conn.execute(
+                    "UPDATE events SET count = coalesce(count, 1) + 1, last_at = max(coalesce(last_at, at), ?) WHERE id = ?",
+                    (event.at, into),
+                )
+
+    @_translated
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        conn = self._conn()
+        bound = 2**63 - 1
+        if before is not None:
+            # A cursor, not a number: only one of this user's own event ids pages.
+            bound = int(before) if before.isdigit() and len(before) <= 18 else 0
+            if conn.execute("SELECT 1 FROM events WHERE id = ? AND user_id = ?", (bound, user_id)).fetchone() is None:
+                return None
+        rows = conn.execute(
             f"SELECT id, type, strftime({_RFC3339}, at / 1000, 'unixepoch'), ip, device_name, session_id,"
-            " actor_session_id, count, new_device FROM events"
+            f" actor_session_id, count, new_device, strftime({_RFC3339}, last_at / 1000, 'unixepoch') FROM events"
             " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (user_id, int(before) if before is not None else 2**63 - 1, limit),
+            (user_id, bound, limit),
         ).fetchall()
         return [
-            EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]))
+            EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]), row[9])
             for row in rows
         ]
 
