@@ -327,6 +327,12 @@ class Store(Protocol):
     def checkpoint(self) -> None:
         """Do the backend's own housekeeping after a purge (SQLite: truncate the WAL)."""
 
+    def schema_version(self) -> int:
+        """Return the schema version the database records."""
+
+    def upgrade_in_progress(self) -> bool:
+        """Tell whether a schema upgrade is being applied to the database right now (readiness)."""
+
     def close(self) -> None:
         """Release this thread's (or the pool's) connections."""
 

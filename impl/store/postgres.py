@@ -399,6 +399,18 @@ class PostgresStore:
         with self._read() as conn:
             return self._current_version(conn)
 
+    @_translated
+    def upgrade_in_progress(self) -> bool:
+        """Tell whether an instance holds the schema lock, that is, is upgrading the schema now."""
+        # An advisory lock on one bigint key shows as classid (high half), objid (low half), objsubid 1.
+        with self._read() as conn:
+            return conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::bigint = %s AND objid::bigint = %s)",
+                (MIGRATE_LOCK >> 32, MIGRATE_LOCK & 0xFFFFFFFF),
+            ).fetchone()[0]
+
     def close(self) -> None:
         """Close the pool and its connections."""
         with contextlib.suppress(Exception):

@@ -156,6 +156,21 @@ CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
+# The first two releases wrote user_version 1 over a schema without
+# generations (revoke-all deleted rows then): bring such a file to the
+# version 1 that migration 2 builds on, keeping every row. Each session
+# gets generation 0, as its user does, so what was alive stays alive. The
+# extra indexes of the first release go: the one on last_active_at cost a
+# write on every touch.
+_BEFORE_GENERATIONS = """
+ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+DROP INDEX IF EXISTS sessions_by_user;
+DROP INDEX IF EXISTS sessions_by_created;
+DROP INDEX IF EXISTS sessions_by_last_active;
+CREATE INDEX sessions_by_user ON sessions (user_id, generation);
+"""
+
 # Alive: not ended, recent enough, and of its user's current generation.
 # The one place this backend says it; every statement below uses it.
 _ALIVE = (
@@ -359,6 +374,10 @@ class SqliteStore:
                 # Read again under the lock: another process may have upgraded
                 # the file while this one waited for it.
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
+                users = [row[1] for row in conn.execute("PRAGMA table_info(users)")]
+                if version == 1 and "generation" not in users:
+                    for statement in _statements(_BEFORE_GENERATIONS):
+                        conn.execute(statement)
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     for statement in _statements(MIGRATIONS[step]):
                         conn.execute(statement)
@@ -372,9 +391,15 @@ class SqliteStore:
         finally:
             conn.close()
 
+    @_translated
     def schema_version(self) -> int:
         """Return the schema version recorded in the file."""
         return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def upgrade_in_progress(self) -> bool:
+        """False: an SQLite file is upgraded in one write transaction, by a server before it listens,
+        and readers keep seeing the version before it until it commits."""
+        return False
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
