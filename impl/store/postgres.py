@@ -69,6 +69,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .base import (
     EXPIRED,
     Attempts,
+    CallerGone,
     LOGGED_OUT,
     PASSWORD_CHANGED,
     REVOKED,
@@ -386,15 +387,17 @@ class PostgresStore:
             self._pool.close(timeout=1)
 
     @staticmethod
-    def _lock_caller(conn: psycopg.Connection[Any], caller: bytes, cutoffs: Cutoffs) -> _Caller | None:
-        """Lock the caller's user, then re-read the caller: None unless still alive."""
+    def _lock_caller(conn: psycopg.Connection[Any], caller: bytes, cutoffs: Cutoffs) -> _Caller:
+        """Lock the caller's user, then re-read the caller: raise CallerGone unless still alive."""
         params = {"caller": caller, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         if conn.execute(_LOCK_USER_OF, params).fetchone() is None:
-            return None
+            raise CallerGone(caller)
         # A new statement, a new snapshot: it sees whatever the transaction
         # that held the lock before us committed.
         row = conn.execute(_CALLER, params).fetchone()
-        return _Caller(row) if row else None
+        if row is None:
+            raise CallerGone(caller)
+        return _Caller(row)
 
     @staticmethod
     def _log(conn: psycopg.Connection[Any], user_id: str, event: Event) -> None:
@@ -555,8 +558,6 @@ class PostgresStore:
     def revoke_session(self, caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
         with self._write(durable=True) as conn:
             me = self._lock_caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE
             # The user id is in the WHERE clause: that is the whole of the
             # ownership check, so another user's id behaves like an unknown one.
             cursor = conn.execute(
@@ -579,12 +580,10 @@ class PostgresStore:
     @_translated
     def rename_session(
         self, caller: bytes, public_id: str, name: str | None, cutoffs: Cutoffs, event: Event
-    ) -> tuple[Outcome, ListedSession | None]:
+    ) -> ListedSession | None:
         params: dict[str, Any] = {"id": public_id, "name": name, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
             me = self._lock_caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE, None
             params["user"] = me.user_id
             row = conn.execute(
                 f"UPDATE sessions AS s SET name = %(name)s FROM users u WHERE s.id = %(id)s AND s.user_id = %(user)s AND {_ALIVE}"
@@ -592,22 +591,19 @@ class PostgresStore:
                 params,
             ).fetchone()
             if row is None:
-                return Outcome.NOT_FOUND, None
+                return None
             self._log(conn, me.user_id, event._replace(session_id=public_id, actor_session_id=me.id))
-            return Outcome.DONE, ListedSession(*row)
+            return ListedSession(*row)
 
     @_translated
-    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> bool:
+    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> None:
         with self._write(durable=True) as conn:
             me = self._lock_caller(conn, token_hash, cutoffs)
-            if me is None:
-                return False
             conn.execute(
                 f"UPDATE sessions SET end_reason = '{LOGGED_OUT}', ended_at = %s WHERE token_hash = %s",
                 (event.at, token_hash),
             )
             self._log(conn, me.user_id, event._replace(session_id=me.id, actor_session_id=me.id))
-            return True
 
     @staticmethod
     def _retire_generation(
@@ -629,11 +625,9 @@ class PostgresStore:
         return ended
 
     @_translated
-    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int:
         with self._write(durable=True) as conn:
             me = self._lock_caller(conn, caller, cutoffs)
-            if me is None:
-                return None
             ended = self._retire_generation(conn, me, caller, cutoffs, REVOKED, event.at)
             self._log(conn, me.user_id, event._replace(actor_session_id=me.id, count=ended))
             return ended
@@ -641,11 +635,9 @@ class PostgresStore:
     @_translated
     def change_password(
         self, caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event
-    ) -> int | None:
+    ) -> int:
         with self._write(durable=True) as conn:
             me = self._lock_caller(conn, caller, cutoffs)
-            if me is None:
-                return None
             ended = self._retire_generation(conn, me, caller, cutoffs, PASSWORD_CHANGED, event.at)
             conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, me.user_id))
             conn.execute(

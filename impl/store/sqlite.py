@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 from .base import (
     EXPIRED,
     Attempts,
+    CallerGone,
     LOGGED_OUT,
     PASSWORD_CHANGED,
     REVOKED,
@@ -315,9 +316,11 @@ class SqliteStore:
                 conn.close()
 
     @staticmethod
-    def _caller(conn: sqlite3.Connection, caller: bytes, cutoffs: Cutoffs) -> _Caller | None:
+    def _caller(conn: sqlite3.Connection, caller: bytes, cutoffs: Cutoffs) -> _Caller:
         row = conn.execute(_CALLER, {"caller": caller, "idle": cutoffs.idle, "absolute": cutoffs.absolute}).fetchone()
-        return _Caller(row) if row else None
+        if row is None:
+            raise CallerGone(caller)
+        return _Caller(row)
 
     @staticmethod
     def _log(conn: sqlite3.Connection, user_id: str, event: Event) -> None:
@@ -451,8 +454,6 @@ class SqliteStore:
     def revoke_session(self, caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
         with self._write(durable=True) as conn:
             me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE
             # The user id is in the WHERE clause: that is the whole of the
             # ownership check, so another user's id behaves like an unknown one.
             cursor = conn.execute(
@@ -468,33 +469,28 @@ class SqliteStore:
     @_translated
     def rename_session(
         self, caller: bytes, public_id: str, name: str | None, cutoffs: Cutoffs, event: Event
-    ) -> tuple[Outcome, ListedSession | None]:
+    ) -> ListedSession | None:
         params = {"id": public_id, "name": name, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
             me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE, None
             params["user"] = me.user_id
             cursor = conn.execute(
                 f"UPDATE sessions AS s SET name = :name WHERE s.id = :id AND s.user_id = :user AND {_ALIVE}", params
             )
             if cursor.rowcount == 0:
-                return Outcome.NOT_FOUND, None
+                return None
             self._log(conn, me.user_id, event._replace(session_id=public_id, actor_session_id=me.id))
             row = conn.execute(f"SELECT {_LISTED} FROM sessions s WHERE s.id = :id AND s.user_id = :user", params).fetchone()
-            return Outcome.DONE, _listed(row)
+            return _listed(row)
 
     @_translated
-    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> bool:
+    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> None:
         with self._write(durable=True) as conn:
             me = self._caller(conn, token_hash, cutoffs)
-            if me is None:
-                return False
             conn.execute(
                 f"UPDATE sessions SET end_reason = '{LOGGED_OUT}', ended_at = ? WHERE token_hash = ?", (event.at, token_hash)
             )
             self._log(conn, me.user_id, event._replace(session_id=me.id, actor_session_id=me.id))
-            return True
 
     def _retire_generation(self, conn: sqlite3.Connection, me: _Caller, caller: bytes, cutoffs: Cutoffs, reason: str, at: int) -> int:
         """Retire the caller's generation and move the caller on; return how many others were alive."""
@@ -511,11 +507,9 @@ class SqliteStore:
         return ended
 
     @_translated
-    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int:
         with self._write(durable=True) as conn:
             me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return None
             ended = self._retire_generation(conn, me, caller, cutoffs, REVOKED, event.at)
             self._log(conn, me.user_id, event._replace(actor_session_id=me.id, count=ended))
             return ended
@@ -523,11 +517,9 @@ class SqliteStore:
     @_translated
     def change_password(
         self, caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event
-    ) -> int | None:
+    ) -> int:
         with self._write(durable=True) as conn:
             me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return None
             ended = self._retire_generation(conn, me, caller, cutoffs, PASSWORD_CHANGED, event.at)
             conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, me.user_id))
             conn.execute(
