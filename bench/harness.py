@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import json
@@ -163,15 +162,11 @@ def _cpu_seconds(pid: int, tick: int) -> float:
 # -- the server under test ----------------------------------------------------
 
 
-def server_defaults() -> argparse.Namespace:
-    """Return run_server.py's defaults as they are without any SESSIONS_* variable."""
-    from impl.serve import build_parser
+def server_defaults() -> Any:
+    """Return run_server.py's settings as they are without any SESSIONS_* variable (a Config)."""
+    from impl.config import Config
 
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SESSIONS_")}
-    try:
-        return build_parser().parse_args([])
-    finally:
-        os.environ.update(saved)
+    return Config.from_env({})
 
 
 def process_tree(root: int) -> list[int]:

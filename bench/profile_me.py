@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     seeder.write()
     configure_logging(os.path.join(workdir, "access.log"))
 
-    apps = {flag: create_app({"db_path": db, "access_log": flag}) for flag in (True, False)}
+    apps = {flag: create_app({"db": db, "access_log": flag}) for flag in (True, False)}
     app = apps[True]
     # The access log writes to stderr, as the server's does; here, to a file.
     access_file = open(os.path.join(workdir, "access.log"), "a")  # noqa: SIM115 (open for the whole run)

@@ -1,96 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark of the reference server: one command, loopback only, about six and a half minutes.
 
-How to run
-----------
     .venv/bin/python bench/run.py            # full run, ~6.5 min: bench/results/latest.md + latest.json
     .venv/bin/python bench/run.py --quick    # smoke run, ~2 min: bench/results/quick.md + quick.json
-    .venv/bin/python bench/run.py --layouts 2x1,2x2,2x4,2x8   # which --workers x --threads serves /me best
-    .venv/bin/python bench/run.py --help     # every knob (duration, rounds, connections, server layout)
+    .venv/bin/python bench/run.py --help     # every knob
 
-It needs wrk (Debian package `wrk`): found on PATH, installed with apt-get
-when missing and running as root, otherwise the run stops and says how to
-install it. It starts the real server (`run_server.py`, granian, the
-production defaults unless told otherwise) as a subprocess on 127.0.0.1 with
-a temporary database, never touching var/ or any other address. Sessions are
-written straight into that database beforehand (bench/seed.py: the server's
-own schema, rows shaped like a login's), because creating them through
-POST /login costs one scrypt (~60 ms) each.
-
-The machine is shared: wrk runs on the same cores as the server, and other
-work on the machine shows up as noise (perf-notes saw +-40% between runs of
-one cell). So the runs that are compared are interleaved (healthz, me, ...,
-healthz, me, ...) and each figure is the median of its rounds; compare
-figures within one run, not across runs. To recognise a disturbed run, every
-wrk run also records the share of the machine's CPU that processes other
-than ours (servers, wrk, this script) used meanwhile, from /proc/stat: the
-"others" column, the largest share over the cell's rounds.
-
-What each figure means
-----------------------
-- req/s: completed requests per second over one wrk run (-t2 -c16 -d10s by
-  default): closed loop, 16 connections each sending its next request when
-  the previous answer arrived. p50/p99: wrk's latency percentiles of those
-  requests (no connect time; a figure to compare between runs, not a
-  service-level promise). Medians over the rounds.
-- GET /healthz: the same app's hello-world route, no session, no database;
-  the ceiling of this server stack. "/me / healthz" is the ratio of the
-  median req/s: what authenticating a session (cookie, SHA-256, one SQLite
-  primary-key read, JSON) costs relative to the bare stack.
-- Framework ceilings (headline, interleaved with the rows above): the two
-  hello apps of bench/ceilings.py, a 3-line WSGI callable and a bare
-  `bottle.Bottle()` with one route, each served by granian's CLI with the
-  reference's --workers and --threads (granian --blocking-threads), no log.
-  "/ raw WSGI" and "/ bare Bottle" are every row's median req/s over theirs:
-  how much of the server stack's ceiling the reference's /healthz and /me
-  keep. /healthz (access log off) over bare Bottle is the reference app's
-  own per-request machinery; bare Bottle over raw WSGI is Bottle's.
-- examples/node-server (headline, interleaved too): the Node.js
-  implementation of the same API, in-memory Maps, one process, no SQLite,
-  no access log, started with `node server.js --scrypt-cost 1024` (its
-  sessions are made through its own /signup and /login: one, then 250 users
-  x 4 logins; GET /me hashes nothing, so the cost only shortens set-up).
-  GET /me with one cookie and with the 1,000 rotating. Left out, saying
-  why, when `node` is not on PATH (or with --no-node).
-  These comparison rows run --extra-duration seconds per round (half of
-  --duration, so 5 s; 2 s with --quick), same wrk threads and connections.
-- /me, one session: every request carries the same cookie (a real login).
-  /me, 1,000 sessions: each request takes the next of 1,000 cookies of
-  different users, as real traffic does (the first use of each writes its
-  last-active time, once a minute per session, as in production).
-- Access log on/off: the server's `--access-log` (the default, on) writes a
-  line per request to stderr, here a file. The headline uses "on", as
-  deployed; "off" shows what the log costs.
-- GET /me/sessions: the list for a user with 10 and with 1,000 sessions;
-  for 1,000 also with a single connection (-t1 -c1), the latency of the
-  request alone: at 16 connections on 2 cores a request also waits for the
-  ~8 ahead of it on its core.
-- revoke-all: the wall time, seen by the client, of one
-  POST /me/sessions/revoke-all for a user with 10,000 other sessions, on an
-  otherwise idle server; repeated on fresh users, median reported. Done in
-  the main table (~60,000 sessions) and again in the large one, since each
-  deleted row touches pages spread over the whole table and its indexes.
-- POST /login: real logins of one user under the same load; bounded by
-  scrypt (parameters read from the hash the server stored at signup).
-- Lookup vs table size: GET /me over 1,000 rotating cookies against two
-  servers with identical settings whose tables hold 10,000 and 1,000,000
-  sessions (interleaved rounds), plus the same lookup called in-process
-  (SessionManager.authenticate, no HTTP) in microseconds. Flat means the
-  ratio stays near 1.
-- Peak RSS: the sum of resident memory of the server's processes (the
-  supervising master plus every granian worker), sampled from /proc five
-  times a second while that server ran; shared pages count once per process.
-- Targets (PASS/MISS) are the project's goals from issue 5, plus whether the
-  reference's GET /me (one session, access log on) serves more req/s than
-  examples/node-server's, measured in the same rounds. The other Node.js
-  line, "in-memory session map plus SQLite", is quoted from
-  shared/perf-notes.md, not measured here.
-
-Layouts (--layouts) starts one server per --workers x --threads layout on
-one database and interleaves /healthz, /me and /me with 1,000 cookies over
-them. bench/profile_me.py shows where one /me request's time goes,
-in-process; `.venv/bin/python -m pytest bench` checks the benchmark's own
-machinery (seeding, wrk's report), never timings.
+What it needs, what it starts, what each figure means and the latest
+figures: bench/README.md.
 """
 
 from __future__ import annotations
@@ -459,7 +375,7 @@ def inprocess_lookup(db: str, tokens: Sequence[str], passes: int = 5) -> float:
     from impl.store.sqlite import SqliteStore
 
     store = SqliteStore(db)
-    manager = SessionManager(store, Config(db_path=db))
+    manager = SessionManager(store, Config(db=db))
     try:
         for token in tokens:  # warm the connection; the first use of each writes its last-active time
             if manager.authenticate(token) is None:

@@ -109,7 +109,7 @@ def inprocess_lookups(tables: dict[str, tuple[str, list[str]]], passes: int = 21
     from impl.sessions import SessionManager
     from impl.store import open_store
 
-    managers = {name: SessionManager(open_store(db), Config(db_path=db)) for name, (db, _) in tables.items()}
+    managers = {name: SessionManager(open_store(db), Config(db=db)) for name, (db, _) in tables.items()}
     try:
         for name, (_, tokens) in tables.items():
             for token in tokens:  # the first use of each writes its last-active time

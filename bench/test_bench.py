@@ -34,7 +34,7 @@ def test_seeded_tokens_authenticate_with_the_servers_own_code(db):
     tokens = seeder.add_sessions(users, 4, keep_tokens=5)
     seeder.write()
 
-    manager = SessionManager(SqliteStore(db), Config(db_path=db))
+    manager = SessionManager(SqliteStore(db), Config(db=db))
     sessions = [manager.authenticate(token) for token in tokens]
     assert len(tokens) == 5
     assert all(sessions), "every kept token is a live session"
@@ -69,7 +69,7 @@ def test_stale_sessions_are_due_for_an_activity_write_and_fresh_ones_are_not(db)
     stale = seeder.add_sessions(seeder.add_users(1, "stale"), 1, keep_tokens=1)
     fresh = seeder.add_sessions(seeder.add_users(1, "fresh"), 1, stale=False, keep_tokens=1)
     seeder.write()
-    manager = SessionManager(SqliteStore(db), Config(db_path=db))
+    manager = SessionManager(SqliteStore(db), Config(db=db))
     now = manager.clock()
     assert now - manager.authenticate(stale[0]).last_active_at < 5, "first use wrote the activity"
     assert run.count_touched(db, "stale", int((now - 5) * 1000)) == 1
@@ -128,7 +128,7 @@ def test_wrk_script_rotates_through_every_cookie(db, tmp_path):
     server = harness.Server("t", db, str(tmp_path), workers=1, threads=2, access_log=False)
     server.start()
     try:
-        since = int(SessionManager(SqliteStore(db), Config(db_path=db)).clock() * 1000)
+        since = int(SessionManager(SqliteStore(db), Config(db=db)).clock() * 1000)
         figures = harness.Load(shutil.which("wrk"), 1, 2, 2).run(server.url + "/me", ["cookies", cookies])
     finally:
         server.stop()

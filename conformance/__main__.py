@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="synonym for --level hardening (e.g. --strict)",
     )
     parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="write each failed check in full: its traceback, the rule's text and its HTTP exchanges "
+        "(tokens shortened), as the JSON and JUnit reports hold them (e.g. -v)",
+    )
+    parser.add_argument(
         "--junit-xml",
         metavar="FILE",
         help="also write a JUnit XML report; each test carries its rule ID as a property (e.g. --junit-xml out.xml)",
@@ -65,8 +72,6 @@ def pytest_arguments(namespace: argparse.Namespace, extra: list[str]) -> list[st
         "--rootdir", str(PACKAGE_DIR),
         "-p", "no:cacheprovider",
         "-q",
-        "--tb=short",
-        # pytest's own short summary repeats what the rule table says.
         "-rN",
     ]  # fmt: skip
     for flags, kwargs in OPTIONS:
@@ -82,6 +87,9 @@ def pytest_arguments(namespace: argparse.Namespace, extra: list[str]) -> list[st
             args += [flag, str(value)]
     if namespace.strict:
         args += ["--level", "hardening"]
+    if namespace.verbose:
+        # pytest's own failure reports, each with the rule's text and the exchanges.
+        args.append("--tb=short")
     if namespace.junit_xml:
         args += ["--junit-xml", namespace.junit_xml]
     return args + extra

@@ -12,15 +12,24 @@ from conformance.client import Device, excerpt
 __tracebackhide__ = True
 
 
+class Mismatch(AssertionError):
+    """A failed check that says apart what the contract asked for and what came back (conformance/failures.py)."""
+
+    def __init__(self, message: str, expected: str, got: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.got = got
+
+
 def what(response: requests.Response) -> str:
     """Return "METHOD /path" of the request that got this response."""
     request = response.request
     return f"{request.method} {request.path_url}" if request is not None else "request"
 
 
-def _got(response: requests.Response) -> str:
+def _answer(response: requests.Response) -> str:
     body = excerpt(response.content, 160)
-    return f"got {response.status_code}" + (f" {body}" if body else "")
+    return f"{response.status_code}" + (f" {body}" if body else "")
 
 
 def body_json(response: requests.Response) -> Any:
@@ -40,7 +49,8 @@ def status(response: requests.Response, *expected: int, why: str = "") -> None:
     if response.status_code not in expected:
         wanted = " or ".join(str(code) for code in expected)
         reason = f" ({why})" if why else ""
-        raise AssertionError(f"{what(response)}: expected {wanted}{reason}, {_got(response)}")
+        expected, got = f"{wanted}{reason}", _answer(response)
+        raise Mismatch(f"{what(response)}: expected {expected}, got {got}", f"{what(response)}: {expected}", got)
 
 
 def ok(response: requests.Response, code: int = 200, why: str = "") -> Any:
@@ -67,7 +77,8 @@ def client_error(response: requests.Response, why: str = "") -> dict[str, Any]:
     """Fail unless the answer is a 4xx with a JSON `error` (HARD-BAD-INPUT's "never a 5xx")."""
     if not 400 <= response.status_code < 500:
         reason = f" ({why})" if why else ""
-        raise AssertionError(f"{what(response)}: expected a 4xx{reason}, {_got(response)}")
+        expected, got = f"a 4xx{reason}", _answer(response)
+        raise Mismatch(f"{what(response)}: expected {expected}, got {got}", f"{what(response)}: {expected}", got)
     return error_body(response)
 
 

@@ -61,6 +61,7 @@ TITLES = {
     "EXT-ACTIVITY": "GET /me/activity is the account's security log",
     "EXT-REASON": "A 401 says why the session stopped working",
     "EXT-NEW-DEVICE": "A login from a new device is flagged",
+    "EXT-RECOVER": "A login can end every other session in the same step",
 }
 
 

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials
 from .passwords import PasswordHasher
@@ -19,6 +19,14 @@ MIN_PASSWORD = 8
 # a cheap way to make the server work; no password manager goes near it.
 MAX_PASSWORD = 1024
 MAX_EMAIL = 254  # RFC 5321's limit on a forward path
+# The security log keeps what its owner needs of a guessing attack (which
+# addresses, how many tries, until when) without one row per guess: the
+# failures of one address within an hour are one login_failed event with a
+# count and the time of the last, and past 5 addresses in that hour the
+# newest event counts the rest. At most 5 events an hour per account,
+# whatever the attacker's number of addresses (docs/decisions.md).
+FAILED_LOGIN_WINDOW_MS = 3600 * 1000
+FAILED_LOGIN_ADDRESSES = 5
 
 # The WHATWG "valid email address" (what <input type=email> accepts): one @,
 # a dot-atom-ish local part, and a domain of LDH labels. It accepts
@@ -30,10 +38,19 @@ _EMAIL_RE = re.compile(
 )
 
 
+# A login whose checked hash changed before its session was written checks
+# the password again against the new one: once for a rehash by a concurrent
+# login, and then it gives up (a password changed twice meanwhile).
+_LOGIN_TRIES = 3
+
+
 @dataclass(frozen=True)
 class User:
     id: str
     email: str
+    # The stored hash a login's password was checked against (set by
+    # check_credentials): its session is written only while it is still the user's.
+    password_hash: str | None = field(default=None, repr=False)
 
 
 def email_key(email: str) -> str:
@@ -98,12 +115,45 @@ class Accounts:
         ok = self.hasher.verify(candidate, row.password_hash if row else None)
         if not (row and ok and candidate):
             if row is not None:
-                self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
+                event = self.sessions.event(LOGIN_FAILED, client)
+                self.store.add_failed_login(row.id, event, event.at - FAILED_LOGIN_WINDOW_MS, FAILED_LOGIN_ADDRESSES)
             raise InvalidCredentials()
         self.throttle.succeeded(key)
-        if self.hasher.needs_rehash(row.password_hash):
-            self.store.replace_password_hash(row.id, row.password_hash, self.hasher.hash(password))
-        return User(row.id, row.email)
+        checked = row.password_hash
+        if self.hasher.needs_rehash(checked):
+            rehashed = self.hasher.hash(password)
+            if self.store.replace_password_hash(row.id, checked, rehashed):
+                checked = rehashed
+        return User(row.id, row.email, checked)
+
+    def login(self, email: str, password: str, client: Client, end_others: bool = False) -> tuple[str, int | None]:
+        """Check credentials and start a session; return its token and, with `end_others`, how many others ended.
+
+        The session is written only if the hash the password was checked
+        against is still the user's (EXT-PASSWORD): a login racing a password
+        change lands before it (and the change ends it) or is refused like
+        any wrong password. With `end_others` (EXT-RECOVER) the new session
+        ends every other session of the user in the same step.
+        """
+        user = self.check_credentials(email, password, client)
+        for _ in range(_LOGIN_TRIES):
+            if end_others:
+                started = self.sessions.start_alone(user.id, client, user.password_hash)
+                if started is not None:
+                    return started
+            else:
+                token = self.sessions.start(user.id, client, user.password_hash)
+                if token is not None:
+                    return token, None
+            # The stored hash changed since the check: a password change
+            # (the password no longer verifies) or a concurrent rehash (it does).
+            row = self.store.find_user_by_id(user.id)
+            if row is None or not self.hasher.verify(password, row.password_hash):
+                if row is not None:
+                    self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
+                raise InvalidCredentials()
+            user = replace(user, password_hash=row.password_hash)
+        raise InvalidCredentials()
 
     def change_password(self, current: Session, current_password: str, new_password: str, client: Client) -> tuple[str, int]:
         """Change the password of the session's user; return the session's new token and how many others ended.

@@ -8,7 +8,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import bottle
@@ -20,8 +19,9 @@ from .accounts import Accounts
 from .config import Config
 from .errors import STATUS_MESSAGES, ApiError, NotAuthenticated, Unavailable
 from .passwords import PasswordHasher
+from .services import Services
 from .sessions import SessionManager
-from .store import CallerGone, Store, StoreError, open_store
+from .store import CallerGone, StoreError, open_store
 from .throttle import Throttle
 from .web import declared_length, is_cross_site
 
@@ -43,16 +43,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _SECURITY_HEADERS = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items()]
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the routes need, built once per app."""
-
-    config: Config
-    store: Store
-    accounts: Accounts
-    sessions: SessionManager
 
 
 # One encoder, made once: json.dumps with any non-default argument builds a
@@ -159,7 +149,7 @@ def create_app(
         config = Config()
     elif not isinstance(config, Config):
         config = Config.from_mapping(config)
-    store = open_store(config.db_path)
+    store = open_store(config.db)
     hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
     sessions = SessionManager(store, config, clock)
     services = Services(
@@ -194,7 +184,7 @@ def create_app(
 
     app.install(json_api)
     routes.install(app, services)
-    pages.install(app, services)
+    pages.install(app)
     openapi.install(app)
     return app
 

@@ -69,11 +69,6 @@ class TooManyAttempts(ApiError):
         super().__init__(headers={"Retry-After": str(retry_after)})
 
 
-class HeaderTooLarge(ApiError):
-    status = 431
-    default_message = "Request header fields too large."
-
-
 class Unavailable(ApiError):
     # The database cannot answer now (down, full, read-only, locked too long).
     status = 503

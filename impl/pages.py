@@ -25,12 +25,8 @@ Theory of operation:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import bottle
-
-if TYPE_CHECKING:
-    from .app import JsonBottle, Services
 
 HERE = Path(__file__).resolve().parent
 VIEWS_DIR = HERE / "views"
@@ -64,7 +60,7 @@ def static_names(directory: Path = STATIC_DIR) -> frozenset[str]:
     return frozenset(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def install(app: "JsonBottle", services: "Services") -> None:
+def install(app: bottle.Bottle) -> None:
     """Add the Sessions page and its static files to `app`."""
     servable = static_names()
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bottle
 
 from .errors import BadRequest, NotAuthenticated, NotFound
+from .services import Services
 from .sessions import Client, Session
 from .store import EventRow, ListedSession, Outcome
 from .web import COOKIE_NAME, client_ip, parse_json_object, read_body, require_string, session_cookie
 
-if TYPE_CHECKING:
-    from .app import JsonBottle, Services
 
 _CURRENT = "impl.session"
 MAX_SESSION_NAME = 64
@@ -27,6 +26,23 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 # not hold line separators or bidirectional overrides: either would let a
 # name disguise itself or its neighbours when shown (docs/decisions.md).
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that show nothing by themselves: Unicode's Default_Ignorable_Code_Point
+# (zero-width spaces and joiners, the BOM, fillers, variation selectors, tags)
+# and the blank Braille pattern. A name made only of these, of spaces and of
+# marks with nothing to sit on would be an empty label that looks filled in.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)
+
+
+def _shows_something(char: str) -> bool:
+    point = ord(char)
+    if any(low <= point <= high for low, high in _INVISIBLE_RANGES):
+        return False
+    return unicodedata.category(char)[0] not in ("Z", "C", "M")
 
 
 def session_name(body: dict[str, Any]) -> str | None:
@@ -44,6 +60,8 @@ def session_name(body: dict[str, Any]) -> str | None:
     for char in name:
         if unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs") or char in _BIDI_CONTROLS:
             raise BadRequest("name must not contain control characters.")
+    if not any(_shows_something(char) for char in name):
+        raise BadRequest("name must hold at least one visible character.")
     return name
 
 
@@ -78,10 +96,14 @@ def event_json(e: EventRow) -> dict[str, Any]:
         out["revoked"] = e.count or 0
     elif e.type == "login":
         out["newDevice"] = bool(e.new_device)
+    elif e.type == "login_failed":
+        # The failures this event stands for, the last of them at lastAt.
+        out["count"] = e.count or 1
+        out["lastAt"] = e.last_at or e.at
     return out
 
 
-def install(app: "JsonBottle", services: "Services") -> None:
+def install(app: bottle.Bottle, services: Services) -> None:
     """Add the API routes to `app`."""
     config = services.config
     accounts = services.accounts
@@ -145,19 +167,25 @@ def install(app: "JsonBottle", services: "Services") -> None:
 
         200 {message} + Set-Cookie; 400 bad body; 401 bad credentials (one
         answer for unknown email and wrong password); 429 + Retry-After after
-        too many failures for this account from this address.
+        too many failures for this account from this address. With
+        "endOtherSessions": true, every other session of the user ends in the
+        same step, and the 200 adds {revoked}.
         Rules: CORE-LOGIN, HARD-COOKIE, HARD-TOKEN, HARD-FIXATION, HARD-ENUM,
-        HARD-THROTTLE, EXT-ACTIVITY, EXT-NEW-DEVICE.
+        HARD-THROTTLE, EXT-ACTIVITY, EXT-NEW-DEVICE, EXT-PASSWORD, EXT-RECOVER.
         """
         body = json_request()
         email = require_string(body, "email")
         password = require_string(body, "password")
-        who = client()
-        user = accounts.check_credentials(email, password, who)
+        end_others = body.get("endOtherSessions", False)
+        if not isinstance(end_others, bool):
+            raise BadRequest("endOtherSessions must be true or false.")
         # Whatever session cookie came with this request is ignored: a login
         # always mints a fresh token (HARD-FIXATION).
-        set_session_cookie(sessions.start(user.id, who))
-        return {"message": "Logged in."}
+        token, revoked = accounts.login(email, password, client(), end_others)
+        set_session_cookie(token)
+        if revoked is None:
+            return {"message": "Logged in."}
+        return {"message": "Logged in; every other session has been signed out.", "revoked": revoked}
 
     @app.post("/logout")
     def logout() -> dict[str, str]:
@@ -196,6 +224,14 @@ def install(app: "JsonBottle", services: "Services") -> None:
         current = current_session()
         revoked = sessions.revoke_others(current, client())
         return {"message": "All other sessions have been revoked.", "revoked": revoked}
+
+    # An empty id is an unknown id: the same 404 body (a routing 404 would
+    # say something else), after the same 401 for a caller without a session.
+    @app.delete("/me/sessions/")
+    @app.route("/me/sessions/", method="PATCH")
+    def no_session_id() -> dict[str, str]:
+        current_session()
+        raise NotFound("Session not found")
 
     # `:path` so that any id, even one with slashes, gets the same 404 as
     # an unknown one instead of a routing error with another body.
@@ -249,9 +285,11 @@ def install(app: "JsonBottle", services: "Services") -> None:
 
     @app.get("/me/activity")
     def activity() -> list[dict[str, Any]]:
-        """The account's security log, newest first; ?limit=1..200 (50), ?before=<event id>.
+        """The account's security log, newest first; ?limit=1..200 (50), ?before=<one of the user's event ids>.
 
-        200 [events]; 400 bad limit or before; 401. Rules: EXT-ACTIVITY, EXT-NEW-DEVICE.
+        200 [events]; 400 bad limit, or a before that is not one of this
+        user's events (another user's id, or one never issued: a cursor, not
+        a number to probe with); 401. Rules: EXT-ACTIVITY, EXT-NEW-DEVICE.
         """
         current = current_session()
         query = bottle.request.query
@@ -264,5 +302,8 @@ def install(app: "JsonBottle", services: "Services") -> None:
         else:
             raise BadRequest(f"limit must be a whole number from 1 to {MAX_EVENTS}.")
         if before is not None and not (_DIGITS.fullmatch(before) and int(before) > 0):
-            raise BadRequest("before must be the id of an event.")
-        return [event_json(e) for e in store.list_events(current.user_id, limit, before)]
+            raise BadRequest("before must be the id of one of your events.")
+        found = store.list_events(current.user_id, limit, before)
+        if found is None:
+            raise BadRequest("before must be the id of one of your events.")
+        return [event_json(e) for e in found]

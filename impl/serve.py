@@ -9,18 +9,18 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .config import ENV_PREFIX, Config, default_db_path
+from .config import SETTINGS, Config, Setting, default_db_path
 # --db names a database server rather than a file: left to the store to open.
-from .store.base import describe_database
-from .store.base import is_store_url as is_database_url
+from .store.base import describe_database, is_store_url
 
 log = logging.getLogger("impl.serve")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3000
+DEFAULTS = Config()
+# Every number of seconds, and every count, reads the same in --help.
+METAVARS = {"float": "SECONDS", "int": "N"}
 # Seconds a worker has to finish its requests once told to stop.
 STOP_GRACE_SECONDS = 3
 
@@ -43,21 +43,6 @@ LOGGING = {
         "impl": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
-
-
-def _env(name: str, default: Any) -> Any:
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 0 to 65535 (0 picks a free one)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
-    return port
 
 
 def database_path_problem(path: str, *, is_default: bool) -> str | None:
@@ -89,167 +74,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the command-line parser; every flag also reads a SESSIONS_* variable."""
-    d = Config()
+def program_name() -> str:
+    """How the person started the server, as usage lines and errors should name it."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name == "__main__.py":  # python -m impl
+        return "python -m impl"
+    return name
+
+
+def shown_default(s: Setting, here: bool = True) -> str | None:
+    """The default as --help says it: words where the value would mislead (and, `here`, the value), on/off."""
+    if s.kind == "bool":
+        return None if not s.negatable else ("on" if getattr(DEFAULTS, s.name) else "off")
+    value = getattr(DEFAULTS, s.name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if s.shown_default is None:
+        return str(value)
+    return f"{s.shown_default}, here {value}" if here and value not in ((), "") else s.shown_default
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """Return the command-line parser, derived from the settings' declarations (impl/config.py).
+
+    A flag not given is absent from the result, so the environment and then
+    the declared default decide it (config_from_args).
+    """
     p = _Parser(
-        prog="run_server.py",
+        prog=prog or program_name(),
         description="Reference server of the session-management API (docs/sessions-api.md). "
-        "Every option can also be set with the environment variable shown.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "Every option can also be set with the environment variable shown in brackets.",
     )
-    p.add_argument("--host", default=_env("HOST", DEFAULT_HOST), help="address to listen on [SESSIONS_HOST]")
-    p.add_argument(
-        "--port", type=port_number, default=_env("PORT", DEFAULT_PORT),
-        help="port; 0 picks a free one [SESSIONS_PORT]",
-    )
-    p.add_argument(
-        "--db",
-        default=_env("DB_PATH", None),
-        help="where the data lives: an SQLite file, whose folder must exist, or a postgresql:// URL "
-        "of a database that several instances share. Default: an SQLite file in a per-user data folder, "
-        f"$XDG_DATA_HOME or ~/.local/share (here {d.db_path}) [SESSIONS_DB_PATH]",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=_env("IDLE_TIMEOUT", d.idle_timeout),
-        help="seconds a session may go unused before it ends [SESSIONS_IDLE_TIMEOUT]",
-    )
-    p.add_argument(
-        "--absolute-timeout",
-        type=float,
-        default=_env("ABSOLUTE_TIMEOUT", d.absolute_timeout),
-        help="seconds after login a session ends however busy; also the cookie's Max-Age "
-        "[SESSIONS_ABSOLUTE_TIMEOUT]",
-    )
-    p.add_argument(
-        "--touch-interval",
-        type=float,
-        default=_env("TOUCH_INTERVAL", d.touch_interval),
-        help="seconds between two writes of a session's lastActiveAt; at most half the idle timeout "
-        "(larger values are capped) [SESSIONS_TOUCH_INTERVAL]",
-    )
-    p.add_argument(
-        "--trusted-proxy",
-        default=_env("TRUSTED_PROXIES", ""),
-        metavar="ADDR[,NET...]",
-        help="proxies whose X-Forwarded-For/-Proto to believe, e.g. 127.0.0.1,10.0.0.0/8; "
-        "empty: the socket's peer is the client [SESSIONS_TRUSTED_PROXIES]",
-    )
-    p.add_argument(
-        "--https-cookies",
-        action=argparse.BooleanOptionalAction,
-        default=_env("HTTPS", "0").strip().lower() in ("1", "true", "yes", "on"),
-        help="the public URL is https: cookies get Secure, the expected Origin is https:// [SESSIONS_HTTPS]",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=_env("WORKERS", os.cpu_count() or 1),
-        help="worker processes (default: one per core) [SESSIONS_WORKERS]",
-    )
-    # Two threads per worker, measured (wrk -c16, GET /me, 2 cores): one
-    # thread gave the best p99 alone (4 ms) but 67 ms while logins ran, as a
-    # login's scrypt holds the worker's only thread for ~75 ms; four threads
-    # fought over the GIL (p99 8-13 ms); two gave 6 ms alone, 9 ms with logins.
-    # Since impl/bridge.py, bodiless GETs run on the event loop and the
-    # threads serve requests with a body and the other methods.
-    p.add_argument(
-        "--threads", type=int, default=_env("THREADS", 2),
-        help="threads per worker process for requests with a body and for methods other than GET and HEAD, "
-        "which run on the worker's event loop [SESSIONS_THREADS]",
-    )
-    p.add_argument(
-        "--scrypt-n",
-        type=int,
-        default=_env("SCRYPT_N", d.scrypt_n),
-        help="scrypt cost N (power of two) for new password hashes [SESSIONS_SCRYPT_N]",
-    )
-    p.add_argument(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=_env("ACCESS_LOG", "1").strip().lower() in ("1", "true", "yes", "on"),
-        help="one stderr line per request: method, path, status, duration [SESSIONS_ACCESS_LOG]",
-    )
-    p.add_argument(
-        "--header-timeout",
-        type=float,
-        default=_env("HEADER_TIMEOUT", d.header_timeout),
-        help="seconds a client has to send a request's headers; then the connection is closed "
-        "[SESSIONS_HEADER_TIMEOUT]",
-    )
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        default=_env("BODY_TIMEOUT", d.body_timeout),
-        help="seconds a client has to send a request's body after its headers; then 408 and the "
-        "connection is closed [SESSIONS_BODY_TIMEOUT]",
-    )
-    p.add_argument(
-        "--purge-interval",
-        type=float,
-        default=_env("PURGE_INTERVAL", d.purge_interval),
-        help="seconds between deletions of expired sessions; 0 turns it off [SESSIONS_PURGE_INTERVAL]",
-    )
-    p.add_argument(
-        "--max-sessions-per-user",
-        type=int,
-        default=_env("MAX_SESSIONS_PER_USER", d.max_sessions_per_user),
-        help="live sessions one user may hold; a login past it ends the least recently active "
-        "[SESSIONS_MAX_SESSIONS_PER_USER]",
-    )
-    p.add_argument(
-        "--throttle-limit",
-        type=int,
-        default=_env("THROTTLE_LIMIT", d.throttle_limit),
-        help="failed logins allowed per account and client address before 429 (at most 10; 0 turns "
-        "throttling off) [SESSIONS_THROTTLE_LIMIT]",
-    )
-    p.add_argument(
-        "--throttle-lockout",
-        type=float,
-        default=_env("THROTTLE_LOCKOUT", d.throttle_lockout),
-        help="seconds an account and address are refused after too many failures (at most 900) "
-        "[SESSIONS_THROTTLE_LOCKOUT]",
-    )
-    p.add_argument(
-        "--event-retention",
-        type=float,
-        default=_env("EVENT_RETENTION", d.event_retention),
-        help="seconds the security log keeps an event (at least 90 days) [SESSIONS_EVENT_RETENTION]",
-    )
-    p.add_argument(
-        "--debug-server",
-        action="store_true",
-        help="serve from this one process with the standard library's threaded server "
-        "(for a debugger; slow, not for production)",
-    )
+    for s in SETTINGS:
+        if s.flag is None:
+            continue
+        default = shown_default(s)
+        words = [s.help + (f"; {s.wants}" if s.wants else "")]
+        words += ([f"(default: {default})"] if default else []) + ([f"[{s.env}]"] if s.env else [])
+        options: dict[str, Any] = {"dest": s.name, "default": argparse.SUPPRESS, "help": " ".join(words)}
+        if s.kind == "bool":
+            options["action"] = argparse.BooleanOptionalAction if s.negatable else "store_true"
+        else:
+            options["metavar"] = s.metavar or METAVARS.get(s.kind, s.name.upper())
+            if s.parse is None and s.kind in ("int", "float"):
+                options["type"] = int if s.kind == "int" else float
+        p.add_argument(s.flag, **options)
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Return the Config the parsed arguments describe."""
-    db = args.db or default_db_path()
-    return Config.from_mapping(
-        {
-            "db_path": db if is_database_url(db) else os.path.abspath(db),
-            "idle_timeout": args.idle_timeout,
-            "absolute_timeout": args.absolute_timeout,
-            "touch_interval": args.touch_interval,
-            "trusted_proxies": args.trusted_proxy,
-            "https": args.https_cookies,
-            "scrypt_n": args.scrypt_n,
-            "access_log": args.access_log,
-            "purge_interval": args.purge_interval,
-            "max_sessions_per_user": args.max_sessions_per_user,
-            "throttle_limit": args.throttle_limit,
-            "throttle_lockout": args.throttle_lockout,
-            "event_retention": args.event_retention,
-            "header_timeout": args.header_timeout,
-            "body_timeout": args.body_timeout,
-        }
-    )
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Config:
+    """Return the Config the parsed arguments describe, over the environment, over the defaults."""
+    return Config.from_env(environ, vars(args))
 
 
 def app_from_env() -> Any:
@@ -267,7 +142,7 @@ def rsgi_app_from_env() -> Any:
     config = Config.from_env()
     return WsgiBridge(
         create_app(config),
-        threads=int(os.environ.get(ENV_PREFIX + "THREADS", "2")),
+        threads=config.threads,
         body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
         extra_headers=SECURITY_HEADERS.items(),
@@ -303,7 +178,7 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def announce_when_ready(host: str, port: int, db_path: str, timeout: float = 60) -> None:
+def announce_when_ready(host: str, port: int, db: str, timeout: float = 60) -> None:
     """Print the two stdout lines once the port accepts connections."""
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     deadline = time.monotonic() + timeout
@@ -314,7 +189,7 @@ def announce_when_ready(host: str, port: int, db_path: str, timeout: float = 60)
             time.sleep(0.05)
             continue
         print(f"listening on {url_for(host, port)}", flush=True)
-        print(f"data in {describe_database(db_path)}", flush=True)
+        print(f"data in {describe_database(db)}", flush=True)
         return
     log.error("server did not start listening on %s within %.0f s", url_for(host, port), timeout)
 
@@ -330,7 +205,7 @@ def maintain(config: Config, stop: threading.Event) -> None:
     from .sessions import SessionManager
     from .store import open_store
 
-    store = open_store(config.db_path)
+    store = open_store(config.db)
     manager = SessionManager(store, config)
     while not stop.wait(config.purge_interval):
         try:
@@ -342,24 +217,23 @@ def maintain(config: Config, stop: threading.Event) -> None:
             log.exception("maintenance failed; will retry")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Parse the command line and serve until interrupted."""
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
-    if not is_database_url(config.db_path):
-        problem = database_path_problem(config.db_path, is_default=not args.db)
+    if not is_store_url(config.db):
+        problem = database_path_problem(config.db, is_default=config.db == default_db_path())
         if problem:
-            parser.error(f"--db: cannot open database {config.db_path}: {problem}")
-    if args.workers < 1 or args.threads < 1:
-        parser.error("--workers and --threads must be at least 1")
-    port = args.port if args.port else pick_free_port(args.host)
-    problem = port_problem(args.host, port)
+            parser.error(f"--db: cannot open database {config.db}: {problem}")
+    host = config.host
+    port = config.port or pick_free_port(host)
+    problem = port_problem(host, port)
     if problem:
-        print(f"cannot listen on {url_for(args.host, port)}: {problem}", file=sys.stderr)
+        print(f"cannot listen on {url_for(host, port)}: {problem}", file=sys.stderr)
         return 2
 
     import logging.config
@@ -370,26 +244,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .store import open_store
 
     try:
-        open_store(config.db_path).close()
+        open_store(config.db).close()
     except Exception as exc:
-        print(f"cannot open database {describe_database(config.db_path)}: {exc}", file=sys.stderr)
+        print(f"cannot open database {describe_database(config.db)}: {exc}", file=sys.stderr)
         return 2
 
     # Workers are fresh interpreters: they read the settings from here.
     os.environ.update(config.to_env())
-    os.environ[ENV_PREFIX + "THREADS"] = str(args.threads)
 
     stop = threading.Event()
     if config.purge_interval:
         threading.Thread(target=maintain, args=(config, stop), name="maintenance", daemon=True).start()
     threading.Thread(
-        target=announce_when_ready, args=(args.host, port, config.db_path), name="announce", daemon=True
+        target=announce_when_ready, args=(host, port, config.db), name="announce", daemon=True
     ).start()
     try:
-        if args.debug_server:
-            _serve_debug(args.host, port, args.threads)
+        if config.debug_server:
+            _serve_debug(host, port)
         else:
-            _serve_granian(args.host, port, args.workers, config)
+            _serve_granian(host, port, config)
     except KeyboardInterrupt:
         pass
     finally:
@@ -397,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
+def _serve_granian(host: str, port: int, config: Config) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -411,9 +284,9 @@ def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
         # under a deadline, so a slow client holds no thread. Its own pool
         # runs the app; granian's Python thread is only the event loop.
         interface=Interfaces.RSGI,
-        workers=workers,
+        workers=config.workers,
         blocking_threads=1,
-        # HTTP/1.1 only (issue 8): granian's h2c let abandoned HTTP/2
+        # HTTP/1.1 only: granian's h2c let abandoned HTTP/2
         # streams spin the workers forever. Browsers reach us over HTTP/1.1,
         # or over HTTP/2 ended at the TLS proxy in front.
         http=HTTPModes.http1,
@@ -425,12 +298,12 @@ def _serve_granian(host: str, port: int, workers: int, config: Config) -> None:
         # A crashed worker comes back instead of leaving a core idle.
         respawn_failed_workers=True,
         # A worker that has not stopped this long after SIGTERM is killed,
-        # so that stopping the server always ends (issue 8).
+        # so that stopping the server always ends.
         workers_kill_timeout=STOP_GRACE_SECONDS,
     ).serve()
 
 
-def _serve_debug(host: str, port: int, threads: int) -> None:
+def _serve_debug(host: str, port: int) -> None:
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -440,7 +313,7 @@ def _serve_debug(host: str, port: int, threads: int) -> None:
 
     class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
-        # wsgiref's backlog of 5 overflows under load (perf-notes): raise it.
+        # wsgiref's backlog of 5 overflows under load (connections refused): raise it.
         request_queue_size = 128
 
     server = make_server(host, port, app_from_env(), server_class=ThreadingServer, handler_class=QuietHandler)

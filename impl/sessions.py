@@ -17,6 +17,9 @@ Rules kept here (the store only executes them, on whichever backend):
   authenticated hot path pays nothing for it.
 - A user keeps at most `max_sessions_per_user` live sessions; a login past
   that ends the least recently active one, which then reads as expired.
+- A login carries the password hash it checked into the store, which writes
+  the session only if that hash is still the user's (EXT-PASSWORD); a login
+  that ends every other session (EXT-RECOVER) does both in one transaction.
 """
 
 from __future__ import annotations
@@ -134,8 +137,26 @@ class SessionManager:
         """Return a log event of `type_` made now by `client` (the store fills in the session ids)."""
         return Event(type_, self.now_ms(), client.ip, client.device_name)
 
-    def start(self, user_id: str, client: Client) -> str:
-        """Create a new session for a login, with its login event; return its cookie token."""
+    def start(self, user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        """Create a new session for a login, with its login event; return its cookie token.
+
+        None when `password_hash`, the hash the login checked its password
+        against, is no longer the user's when the session would be written:
+        the password changed meanwhile, and the login must fail (EXT-PASSWORD).
+        """
+        started = self._begin(user_id, client, password_hash, end_others=False)
+        return started[0] if started else None
+
+    def start_alone(self, user_id: str, client: Client, password_hash: str | None = None) -> tuple[str, int] | None:
+        """Create a new session and end every other one of the user in one step (EXT-RECOVER).
+
+        Return its cookie token and how many other live sessions ended; None
+        as for start(). No revoke-all from another session can come between
+        the two: a thief looping on revoke-all with a stolen cookie loses.
+        """
+        return self._begin(user_id, client, password_hash, end_others=True)
+
+    def _begin(self, user_id: str, client: Client, password_hash: str | None, end_others: bool) -> tuple[str, int] | None:
         token, token_hash = new_token()
         name = client.device_name
         now_ms = self.now_ms()
@@ -147,8 +168,11 @@ class SessionManager:
             new_device, now_ms,
         )
         event = Event(LOGIN, now_ms, client.ip, name, new_device=new_device)
-        self.store.add_session(session, self.config.max_sessions_per_user, self.cutoffs(now_ms), event)
-        return token
+        revoke_all = Event(SESSIONS_REVOKED_ALL, now_ms, client.ip, name) if end_others else None
+        ended = self.store.add_session(
+            session, self.config.max_sessions_per_user, self.cutoffs(now_ms), event, password_hash, revoke_all
+        )
+        return None if ended is None else (token, ended)
 
     def authenticate(self, token: str | None) -> Session | None:
         """Return the live session for a cookie token, recording the activity."""

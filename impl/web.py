@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from .config import Config
 from .errors import BadRequest, PayloadTooLarge
+from .inputs import check_body
 
 COOKIE_NAME = "session"
 # Browsers cap a Cookie header near 8 KiB per cookie; anything longer is junk
@@ -67,7 +68,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest("Request body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise BadRequest("Request body must be a JSON object.")
-    return value
+    return check_body(value)
 
 
 def require_string(body: Mapping[str, Any], field: str) -> str:
@@ -105,34 +106,54 @@ def session_cookie(environ: Mapping[str, Any], name: str = COOKIE_NAME) -> str |
 
 
 def client_ip(environ: Mapping[str, Any], config: Config) -> str:
-    """Return the client's address: the socket peer, or, behind trusted proxies, X-Forwarded-For.
+    """Return the client's address, canonical: the socket peer, or, behind trusted proxies, X-Forwarded-For.
 
     X-Forwarded-For is read right to left, skipping our own proxies: the
     first address not in the trusted set is the client. Anything to its left
-    was written by the client itself and proves nothing.
+    was written by the client itself and proves nothing. A hop on that way
+    that is not an address makes the whole header worthless: the peer is
+    the client, as if there were no header. The address is returned in one
+    form (RFC 5952, no zone, IPv4-mapped as IPv4), so that 2001:DB8::1 and
+    2001:0db8::0001%eth0 are one client to the throttle and the log.
     """
     peer = environ.get("REMOTE_ADDR") or "unknown"
-    if not config.trusted_proxies or not _is_trusted(peer, config):
+    peer_ip = canonical_ip(peer)
+    peer = str(peer_ip) if peer_ip is not None else peer
+    if not config.trusted_proxies or peer_ip is None or not _in_trusted(peer_ip, config):
         return peer
     hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
     client = peer
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # a garbled entry: trust nothing beyond it
-        client = hop
-        if not _is_trusted(hop, config):
+        ip = canonical_ip(hop)
+        if ip is None:
+            return peer
+        client = str(ip)
+        if not _in_trusted(ip, config):
             break
     return client
 
 
-def _is_trusted(address: str, config: Config) -> bool:
+def canonical_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Return the address `text` names, without zone and with IPv4-mapped as IPv4; None if it is not one."""
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id is not None:
+            return ipaddress.IPv6Address(ip.packed)
+    return ip
+
+
+def _in_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, config: Config) -> bool:
     return any(ip in net for net in config.trusted_proxies)
+
+
+def _is_trusted(address: str, config: Config) -> bool:
+    ip = canonical_ip(address)
+    return ip is not None and _in_trusted(ip, config)
 
 
 def own_origin(environ: Mapping[str, Any], config: Config) -> tuple[str, str, int]:
@@ -169,6 +190,12 @@ def _split_origin(origin: str) -> tuple[str, str, int] | None:
         return None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    # An origin is scheme, host and port (RFC 6454): "http://x@host" names
+    # no origin at all, and must not pass for host's own.
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
         return None
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 

@@ -79,7 +79,7 @@ class Variant:
 
     def config(self, db_path: str) -> Config:
         """Return the reference settings this variant runs with (cheap scrypt, quick refresh)."""
-        return Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
+        return Config(db=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL, **self.settings})
 
     def app(self, db_path: str) -> WsgiApp:
         """Build a fresh reference app on `db_path` and break it."""
@@ -249,13 +249,17 @@ def owner_of(store: Any, public_id: str) -> str | None:
     return row[0] if row else None
 
 
-def start_session(sessions: Any, user_id: str, client: Client, token: str, public_id: str) -> str:
+def start_session(
+    sessions: Any, user_id: str, client: Client, token: str, public_id: str, password_hash: str | None = None
+) -> str | None:
     """Store a new session as the reference's SessionManager.start does, with the token and id given."""
     now_ms = sessions.now_ms()
     name = client.device_name
     new = NewSession(hash_token_any(token), public_id, user_id, client.ip, client.user_agent, name, False, now_ms)
     event = Event(LOGIN, now_ms, client.ip, name, new_device=False)
-    sessions.store.add_session(new, sessions.config.max_sessions_per_user, sessions.cutoffs(now_ms), event)
+    limit, cutoffs = sessions.config.max_sessions_per_user, sessions.cutoffs(now_ms)
+    if sessions.store.add_session(new, limit, cutoffs, event, password_hash) is None:
+        return None
     return token
 
 
@@ -271,8 +275,8 @@ def replace_token_policy(sessions: Any, make_token: Callable[[], str]) -> None:
     start, authenticate and end as the reference does them, minus the shape check.
     """
 
-    def start(user_id: str, client: Client) -> str:
-        return start_session(sessions, user_id, client, make_token(), secrets.token_urlsafe(16))
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        return start_session(sessions, user_id, client, make_token(), secrets.token_urlsafe(16), password_hash)
 
     def authenticate(token: str | None) -> Session | None:
         if not token or len(token) > 4096:
@@ -305,8 +309,8 @@ def name_devices(app: Any, name_for: Callable[[str], str]) -> Any:
     store = app.services.store
     add_session = store.add_session
 
-    def add_named(session: NewSession, *rest: Any) -> None:
-        add_session(session._replace(device_name=name_for(session.user_agent)), *rest)
+    def add_named(session: NewSession, *rest: Any) -> int | None:
+        return add_session(session._replace(device_name=name_for(session.user_agent)), *rest)
 
     store.add_session = add_named
     return app
@@ -626,12 +630,13 @@ def _last_active_before_created(app: Any) -> WsgiApp:
     add_session = store.add_session
     back_ms = int(TOUCH_INTERVAL * 1000)
 
-    def add_backdated(session: NewSession, *args: Any) -> None:
-        add_session(session, *args)
+    def add_backdated(session: NewSession, *args: Any) -> int | None:
+        ended = add_session(session, *args)
         with contextlib.closing(sql(store)) as conn:
             conn.execute(
                 "UPDATE sessions SET last_active_at = ? WHERE token_hash = ?", (session.now - back_ms, session.token_hash)
             )
+        return ended
 
     store.add_session = add_backdated
     return app
@@ -785,8 +790,8 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     start, authenticate, end = sessions.start, sessions.authenticate, sessions.end
     cache: dict[str, Session] = {}
 
-    def start_and_remember(user_id: str, client: Client) -> str:
-        token = start(user_id, client)
+    def start_and_remember(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        token = start(user_id, client, password_hash)
         session = authenticate(token)
         if session is not None:
             cache[token] = session
@@ -1063,10 +1068,10 @@ def _token_16_hex(app: Any) -> WsgiApp:
 def _token_time_prefixed(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, client: Client) -> str:
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         payload = struct.pack(">I", int(sessions.clock())) + secrets.token_bytes(28)
         token = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-        return start_session(sessions, user_id, client, token, secrets.token_urlsafe(16))
+        return start_session(sessions, user_id, client, token, secrets.token_urlsafe(16), password_hash)
 
     sessions.start = start
     return app
@@ -1099,13 +1104,13 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     start = sessions.start
 
-    def start_keeping_cookie(user_id: str, client: Client) -> str:
+    def start_keeping_cookie(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         planted = session_cookie(bottle.request.environ)
         if not planted or not is_well_formed_token(planted):
-            return start(user_id, client)
+            return start(user_id, client, password_hash)
         with contextlib.closing(sql(sessions.store)) as conn:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (hash_token(planted),))
-        return start_session(sessions, user_id, client, planted, secrets.token_urlsafe(16))
+        return start_session(sessions, user_id, client, planted, secrets.token_urlsafe(16), password_hash)
 
     sessions.start = start_keeping_cookie
     return app
@@ -1122,9 +1127,9 @@ def _login_adopts_planted_cookie(app: Any) -> WsgiApp:
 def _list_id_is_token(app: Any) -> WsgiApp:
     sessions = app.services.sessions
 
-    def start(user_id: str, client: Client) -> str:
+    def start(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
         token = secrets.token_urlsafe(32)
-        return start_session(sessions, user_id, client, token, token)
+        return start_session(sessions, user_id, client, token, token, password_hash)
 
     sessions.start = start
     return app

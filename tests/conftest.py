@@ -149,7 +149,7 @@ def make_app(db_path, clock) -> Callable[..., Any]:
     """Build an app on this test's database and clock; keyword args override settings."""
 
     def build(**overrides: Any) -> Any:
-        return create_app(Config(db_path=db_path, **{**FAST, **overrides}), clock=clock)
+        return create_app(Config(db=db_path, **{**FAST, **overrides}), clock=clock)
 
     return build
 

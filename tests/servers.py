@@ -1,4 +1,4 @@
-"""Start run_server.py as a person does: for the CLI, browser and README walkthrough tests."""
+"""Start run_server.py as a person does: for the CLI, browser and tutorial walkthrough tests."""
 
 from __future__ import annotations
 

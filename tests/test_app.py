@@ -151,9 +151,9 @@ def test_busy_database_during_activity_write_does_not_fail_the_request(app, logg
 
 
 def test_login_upgrades_a_password_hash_made_with_older_parameters(db_path, clock):
-    old = Client(create_app(Config(db_path=db_path, **{**FAST, "scrypt_n": 4}), clock=clock))
+    old = Client(create_app(Config(db=db_path, **{**FAST, "scrypt_n": 4}), clock=clock))
     old.signup("ann@example.com")
-    new_app = create_app(Config(db_path=db_path, **{**FAST, "scrypt_n": 8}), clock=clock)
+    new_app = create_app(Config(db=db_path, **{**FAST, "scrypt_n": 8}), clock=clock)
     assert Client(new_app).login("ann@example.com").status == 200
     stored = new_app.services.store.find_user("ann@example.com").password_hash
     assert stored.startswith("scrypt$8$8$1$")

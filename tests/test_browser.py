@@ -559,7 +559,7 @@ class ShiftedClock:
 
 def idle_app_url(serve: Callable[[Any], str], tmp_path: Path, clock: "ShiftedClock") -> str:
     config = Config.from_mapping(
-        {"db_path": str(tmp_path / "idle.db"), "scrypt_n": 2, "access_log": False, "idle_timeout": 600}
+        {"db": str(tmp_path / "idle.db"), "scrypt_n": 2, "access_log": False, "idle_timeout": 600}
     )
     return serve(create_app(config, clock=clock))
 
@@ -605,7 +605,7 @@ def test_every_view_fits_the_width(devices, account, base_url, width):
 
 
 def test_screenshot_of_the_signed_in_page(devices, serve, tmp_path):
-    """Three sessions of one person, as the README shows them (docs/sessions-page.png).
+    """Three sessions of one person, as the tutorial shows them (docs/sessions-page.png).
 
     An in-process app with a shifted clock gives them different ages, and a
     trusted proxy lets each carry its own (documentation-range) address.
@@ -615,7 +615,7 @@ def test_screenshot_of_the_signed_in_page(devices, serve, tmp_path):
     clock = ShiftedClock()
     config = Config.from_mapping(
         {
-            "db_path": str(tmp_path / "shot.db"),
+            "db": str(tmp_path / "shot.db"),
             "scrypt_n": 2,
             "access_log": False,
             "idle_timeout": 7 * 86400,

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from impl.config import Config, default_db_path
+from impl.config import SETTINGS, Config, default_db_path
 
 
 def test_defaults_match_the_contract():
@@ -35,7 +35,7 @@ def test_touch_interval_is_capped_at_half_the_idle_timeout(idle, touch, effectiv
 
 
 def test_to_env_round_trips():
-    c = Config(db_path="/tmp/x.db", idle_timeout=5, touch_interval=1, trusted_proxies=(ipaddress.ip_network("::1"),))
+    c = Config(db="/tmp/x.db", idle_timeout=5, touch_interval=1, trusted_proxies=(ipaddress.ip_network("::1"),))
     assert Config.from_env(c.to_env()) == c
 
 
@@ -66,4 +66,30 @@ def test_default_database_is_in_the_per_user_data_folder():
     expected = os.path.join(home, ".local", "share", "sessions-reference", "sessions.db")
     assert default_db_path({"XDG_DATA_HOME": "relative/dir"}) == expected
     assert default_db_path({}) == expected
-    assert os.path.isabs(Config().db_path)
+    assert os.path.isabs(Config().db)
+
+
+def test_every_setting_is_declared_once_with_a_flag_or_a_variable_and_help():
+    for s in SETTINGS:
+        assert s.help and (s.flag or s.env), s.name
+        assert "_" not in (s.flag or ""), s.flag
+    flags = [s.flag for s in SETTINGS if s.flag]
+    variables = [name for s in SETTINGS for name in (s.env, *s.aliases) if name]
+    assert len(flags) == len(set(flags)) and len(variables) == len(set(variables))
+
+
+def test_the_database_has_one_name_and_its_old_variable_still_works():
+    assert Config.from_env({"SESSIONS_DB_PATH": "/data/old.db"}).db == "/data/old.db"
+    assert Config.from_env({"SESSIONS_DB": "/data/new.db", "SESSIONS_DB_PATH": "/data/old.db"}).db == "/data/new.db"
+    assert Config(db="/data/x.db").to_env()["SESSIONS_DB"] == "/data/x.db"
+
+
+def test_the_command_line_beats_the_environment_which_beats_the_default():
+    environ = {"SESSIONS_IDLE_TIMEOUT": "40", "SESSIONS_THREADS": "3"}
+    c = Config.from_env(environ, {"idle_timeout": 50.0})
+    assert (c.idle_timeout, c.threads, c.absolute_timeout) == (50.0, 3, 86400)
+
+
+def test_a_setting_without_a_flag_is_refused_by_its_variable_name():
+    with pytest.raises(ValueError, match="SESSIONS_MAX_BODY_BYTES must be at least 1024"):
+        Config.from_env({"SESSIONS_MAX_BODY_BYTES": "10"})

@@ -52,7 +52,7 @@ CHECKS = [
 def reference(tmp_path_factory: pytest.TempPathFactory):
     """The reference app on a throw-away database, called in-process (WSGI)."""
     db_path = tmp_path_factory.mktemp("fuzz") / "sessions.db"
-    return create_app(Config(db_path=str(db_path), **FAST))
+    return create_app(Config(db=str(db_path), **FAST))
 
 
 def load_description():

@@ -271,7 +271,7 @@ def postgres_reference_run(tmp_path_factory) -> dict:
     report = workdir / "report.json"
     database = postgres.postgres_database()
     timeouts = ("--idle-timeout", str(IDLE_TIMEOUT), "--absolute-timeout", str(ABSOLUTE_TIMEOUT))
-    # The instances trust the balancer's X-Forwarded-For, as the README's "Several instances" says.
+    # The instances trust the balancer's X-Forwarded-For, as docs/production.md's "Several instances" says.
     server_args = (*timeouts, "--touch-interval", str(TOUCH_INTERVAL), "--trusted-proxy", "127.0.0.1")
     served: dict[str, int] = {}
     with instances(workdir, database, 2, server_args) as backends, round_robin(backends, served) as url:

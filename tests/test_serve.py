@@ -55,6 +55,25 @@ def test_help_documents_every_setting():
 
 
 @pytest.mark.parametrize(
+    ("command", "name"),
+    [(["run_server.py"], "run_server.py"), (["-m", "impl"], "python -m impl"),
+     ([os.path.join(os.path.dirname(sys.executable), "sessions-server")], "sessions-server")],
+)  # fmt: skip
+def test_help_names_the_command_that_was_typed(command, name):
+    if command[0].endswith("sessions-server") and not os.path.exists(command[0]):
+        pytest.skip("the sessions-server script is not installed beside this interpreter")
+    run = command if command[0].endswith("sessions-server") else [sys.executable, *command]
+    out = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: {name} ")
+    # Every default reads as what it is: no None, no empty string, never two for one flag.
+    flat = " ".join(out.stdout.split())
+    assert "(default: None)" not in flat and "(default: )" not in flat
+    for option in flat.split(" --")[1:]:
+        assert option.count("(default:") <= 1, option
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--idle-timeout", "0"], "--idle-timeout must be positive"),
@@ -115,7 +134,7 @@ def test_database_url_is_left_to_the_store_untouched_by_path_checks():
 
     url = "postgresql://user@db.internal/sessions"
     config = config_from_args(build_parser().parse_args(["--db", url]))
-    assert config.db_path == url
+    assert config.db == url
 
 
 def test_unusable_database_path_exits_2_with_a_one_line_reason(tmp_path):
@@ -163,8 +182,8 @@ def test_busy_port_exits_2_instead_of_sharing_it(tmp_path, server):
 
 
 def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
-    config = Config(db_path=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
-    store = open_store(config.db_path)
+    config = Config(db=str(tmp_path / "s.db"), idle_timeout=1, purge_interval=0.2)
+    store = open_store(config.db)
     store.add_user("u1", "a@b.c", "a@b.c", "h", 0)
     manager = SessionManager(store, config, clock=lambda: 0.0)  # created at the epoch: long expired
     token = manager.start("u1", Client.of("127.0.0.1", "curl/8"))

@@ -7,6 +7,7 @@ store's verbs below, and nothing reaches into a backend's private parts.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -42,7 +43,7 @@ def store(database) -> Iterator[Store]:
 
 @pytest.fixture
 def config(database) -> Config:
-    return Config(db_path=database, touch_interval=60, scrypt_n=2, access_log=False)
+    return Config(db=database, touch_interval=60, scrypt_n=2, access_log=False)
 
 
 @pytest.fixture
@@ -337,12 +338,45 @@ def test_password_change_moves_the_caller_to_a_new_token_and_ends_the_rest(manag
         store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event)
 
 
+def test_a_login_whose_checked_password_hash_changed_writes_no_session(manager, store):
+    mine = login(manager)
+    me = manager.authenticate(mine)
+    event = manager.event("password_changed", HERE)
+    store.change_password(me.token_hash, "new-hash", new_token()[1], manager.cutoffs(), event)
+    logins = [e for e in store.list_events("u1", 50, None) if e.type == "login"]
+    assert manager.start("u1", HERE, password_hash="scrypt$x") is None  # checked against the old hash
+    assert [s.id for s in manager.list_for_user("u1")] == [me.id]
+    assert [e for e in store.list_events("u1", 50, None) if e.type == "login"] == logins  # nothing logged
+    token = manager.start("u1", HERE, password_hash="new-hash")
+    assert token is not None and manager.authenticate(token) is not None
+
+
+def test_a_login_that_ends_the_others_retires_them_in_the_same_step(manager, store):
+    first, second = login(manager), login(manager)
+    bob = login(manager, "u2")
+    started = manager.start_alone("u1", HERE, password_hash="scrypt$x")
+    assert started is not None
+    token, ended = started
+    me = manager.authenticate(token)
+    assert ended == 2 and me is not None
+    for old in (first, second):
+        assert manager.authenticate(old) is None and manager.why_not(old) == REVOKED
+    assert ids(manager) == [me.id]
+    assert manager.authenticate(bob) is not None
+    types = [(e.type, e.session_id, e.actor_session_id, e.count) for e in store.list_events("u1", 2, None)]
+    assert types == [("sessions_revoked_all", None, me.id, 2), ("login", me.id, None, None)]
+    # A later login in the new generation lives; a stale hash still writes nothing.
+    assert manager.authenticate(login(manager)) is not None
+    assert manager.start_alone("u1", HERE, password_hash="stale") is None
+    assert manager.authenticate(token) is not None
+
+
 # -- growth bound ---------------------------------------------------------------------------
 
 
 def test_a_login_past_the_limit_ends_the_least_recently_active_session(store, database, clock):
     store.add_user("u1", "a@x.org", "a@x.org", "h", 0)
-    manager = SessionManager(store, Config(db_path=database, max_sessions_per_user=3, scrypt_n=2), clock)
+    manager = SessionManager(store, Config(db=database, max_sessions_per_user=3, scrypt_n=2), clock)
     tokens = []
     for _ in range(3):
         tokens.append(login(manager))
@@ -423,7 +457,7 @@ def test_new_device_is_a_known_account_on_an_unseen_device_name_and_ip_pair(mana
 
 
 def throttle(store, config, clock) -> Throttle:
-    return Throttle(store, config.replace(throttle_limit=3, throttle_lockout=60), clock)
+    return Throttle(store, dataclasses.replace(config, throttle_limit=3, throttle_lockout=60), clock)
 
 
 def test_attempts_past_the_limit_are_refused_until_the_lockout_passes(store, config, clock):
@@ -455,7 +489,7 @@ def test_a_success_forgets_the_count(store, config, clock):
 
 def test_concurrent_attempts_on_one_key_are_all_counted(store, database, config, clock):
     # One handle per thread, as workers or instances would have.
-    handles = [Throttle(open_store(database), config.replace(throttle_limit=10), clock) for _ in range(8)]
+    handles = [Throttle(open_store(database), dataclasses.replace(config, throttle_limit=10), clock) for _ in range(8)]
     outcomes: list[str] = []
     lock = threading.Lock()
 

@@ -39,7 +39,7 @@ def database() -> str:
 
 @pytest.fixture
 def config(database) -> Config:
-    return Config(db_path=database, scrypt_n=2, access_log=False, max_sessions_per_user=5000)
+    return Config(db=database, scrypt_n=2, access_log=False, max_sessions_per_user=5000)
 
 
 @pytest.fixture
@@ -236,7 +236,7 @@ def own_server() -> Iterator[postgres.Server]:
 
 def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recovers(own_server):
     clock = FakeClock()
-    app = create_app(Config(db_path=own_server.new_database(), **FAST), clock=clock)
+    app = create_app(Config(db=own_server.new_database(), **FAST), clock=clock)
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200
@@ -271,7 +271,7 @@ def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recove
 def test_a_database_restarted_between_two_requests_costs_no_request_an_error(own_server):
     # Every pooled connection died with the restart; the first read finds
     # its connection dead and is retried once on a fresh one.
-    app = create_app(Config(db_path=own_server.new_database(), **FAST), clock=FakeClock())
+    app = create_app(Config(db=own_server.new_database(), **FAST), clock=FakeClock())
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200
@@ -297,3 +297,26 @@ def test_run_server_exits_with_one_line_when_postgres_cannot_be_reached():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot open database" in lines[0], result.stderr
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+def test_a_database_that_is_not_utf8_is_refused_at_start_in_one_line(encoding):
+    # LATIN1 cannot hold an emoji; SQL_ASCII stores bytes unchecked. Either
+    # would turn ordinary input into 500s later, so the server does not start.
+    server = postgres.shared_server()
+    name = f"sessions_test_{encoding.lower()}_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    server.created.append(name)
+    url = server.url(name)
+    with pytest.raises(StoreUnavailable, match=f"server_encoding {encoding}"):
+        open_store(url)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"server_encoding {encoding}" in lines[0] and "UTF8" in lines[0], result.stderr

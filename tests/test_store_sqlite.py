@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import sqlite3
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +37,7 @@ def rows(path: str, table: str = "sessions") -> list[tuple]:
 def manager(db_path, clock) -> SessionManager:
     store = SqliteStore(db_path)
     store.add_user("u1", "ann@example.com", "ann@example.com", "scrypt$x", 0)
-    return SessionManager(store, Config(db_path=db_path), clock)
+    return SessionManager(store, Config(db=db_path), clock)
 
 
 def test_database_file_holds_only_token_hashes_never_tokens(manager, db_path):
@@ -69,7 +73,7 @@ def test_a_version_1_file_is_upgraded_keeping_its_users_and_sessions(db_path, cl
     )
     conn.commit()
     conn.close()
-    manager = SessionManager(SqliteStore(db_path), Config(db_path=db_path), clock)
+    manager = SessionManager(SqliteStore(db_path), Config(db=db_path), clock)
     assert manager.store.schema_version() == SCHEMA_VERSION
     session = manager.authenticate("t" * 43)
     assert session is not None and session.id == "pub"
@@ -144,7 +148,7 @@ def remount(mount_point: Path, options: str) -> None:
 
 
 def test_a_full_disk_answers_503_with_retry_after_and_heals_when_space_returns(small_disk, clock):
-    web = WsgiClient(create_app(Config(db_path=str(small_disk / "s.db"), **FAST), clock=clock))
+    web = WsgiClient(create_app(Config(db=str(small_disk / "s.db"), **FAST), clock=clock))
     answers = [web.signup(f"user{i:04d}-{'x' * 150}@example.com") for i in range(400)]
     statuses = {r.status for r in answers}
     assert 503 in statuses, "the disk never filled"
@@ -157,7 +161,7 @@ def test_a_full_disk_answers_503_with_retry_after_and_heals_when_space_returns(s
 
 def test_a_worker_started_on_a_read_only_file_heals_when_it_is_writable_again(small_disk, clock):
     database = str(small_disk / "s.db")
-    first = WsgiClient(create_app(Config(db_path=database, **FAST), clock=clock))
+    first = WsgiClient(create_app(Config(db=database, **FAST), clock=clock))
     assert first.signup("ann@example.com").status == 201
     remount(small_disk, "size=8m")  # room enough; only the permission is at stake here
     view = small_disk.parent / "view"  # the same files, seen through a read-only mount
@@ -165,12 +169,103 @@ def test_a_worker_started_on_a_read_only_file_heals_when_it_is_writable_again(sm
     subprocess.run(["mount", "--bind", str(small_disk), str(view)], check=True)
     try:
         remount(view, "bind,ro")
-        worker = WsgiClient(create_app(Config(db_path=str(view / "s.db"), **FAST), clock=clock))
+        worker = WsgiClient(create_app(Config(db=str(view / "s.db"), **FAST), clock=clock))
         refused = worker.signup("bob@example.com")
         assert refused.status == 503 and refused.header("Retry-After") and refused.json["error"]
         remount(view, "bind,rw")  # permissions are back: no restart
         assert worker.signup("bob@example.com").status == 201
     finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+class ReadingThread:
+    """One long-lived thread that serves GETs, as the server's event loop does: its connection lives as long as it."""
+
+    def __init__(self, web: WsgiClient) -> None:
+        self.web = web
+        self.jobs: queue.Queue = queue.Queue()
+        self.busy = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if job == "loop":
+                while self.busy.is_set():
+                    self.web.request("GET", "/me")
+                continue
+            job.put(self.web.request("GET", "/me").status)
+
+    def get(self) -> int:
+        answer: queue.Queue = queue.Queue()
+        self.jobs.put(answer)
+        return answer.get(timeout=30)
+
+    def keep_reading(self) -> None:
+        self.busy.set()
+        self.jobs.put("loop")
+
+    def stop(self) -> None:
+        self.busy.clear()
+        self.jobs.put(None)
+        self.thread.join(timeout=30)
+
+
+@pytest.mark.parametrize("reads", ["idle reader", "reads during the fault"])
+def test_a_read_only_start_heals_on_every_connection_once_writable(small_disk, clock, reads):
+    # A connection opened while the file is read-only maps the WAL index
+    # read-only, and SQLite shares that map with every later connection of
+    # the process to the same file. A reader that never writes never faults;
+    # unless a fault resets it too, writes keep failing after the cure.
+    remount(small_disk, "size=8m")
+    database = small_disk / "s.db"
+    seed = WsgiClient(create_app(Config(db=str(database), **FAST), clock=clock))
+    assert seed.signup("ann@example.com").status == 201
+    assert seed.login("ann@example.com").status == 200
+    seed.app.services.store.close()
+    # Another process keeps the database open, so its -wal and -shm files
+    # stay (a read-only WAL database cannot be opened without them).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+         " c.execute('SELECT count(*) FROM users').fetchall(); print('ready', flush=True); sys.stdin.read()",
+         str(database)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "ready"
+    view = small_disk.parent / "view"
+    view.mkdir()
+    subprocess.run(["mount", "--bind", str(small_disk), str(view)], check=True)
+    reader = None
+    try:
+        remount(view, "bind,ro")
+        app = create_app(Config(db=str(view / "s.db"), **FAST), clock=clock)
+        reader = ReadingThread(WsgiClient(app, token=seed.token))
+        assert reader.get() == 200  # reads work on a read-only file
+        writer = WsgiClient(app)
+        assert writer.login("ann@example.com").status == 503
+        if reads == "reads during the fault":
+            reader.keep_reading()
+        remount(view, "bind,rw")  # cured: no restart
+        healed_after = None
+        for attempt in range(50):
+            if writer.login("ann@example.com").status == 200:
+                healed_after = attempt
+                break
+            time.sleep(0.1)
+        assert healed_after is not None, "no login succeeded within 5 s of the file becoming writable"
+        statuses = [writer.login("ann@example.com").status for _ in range(100)]
+        assert statuses == [200] * 100, f"{statuses.count(200)} of 100 logins succeeded after healing"
+        reader.busy.clear()
+        assert reader.get() == 200
+    finally:
+        if reader is not None:
+            reader.stop()
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
         subprocess.run(["umount", "-l", str(view)], check=False)
 
 

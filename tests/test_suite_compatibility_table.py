@@ -1,4 +1,4 @@
-"""The compatibility table tool (tools/compatibility_table.py): its table, its place in the README, its entries.
+"""The compatibility table tool (tools/compatibility_table.py): its table, its place on the suite's page (conformance/README.md), its entries.
 
 The tool itself runs the suite three times against every implementation (a
 few minutes), so it is not run here; what is tested is what it writes and
@@ -6,8 +6,6 @@ where, from made-up runs.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +15,12 @@ from tools.compatibility_table import (
     END,
     IMPLEMENTATIONS,
     LEVELS,
+    PAGE,
     LevelRun,
     cell,
     render_table,
     replace_between_markers,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _runs(outcomes: dict[str, str], exit_codes: tuple[int, int, int] = (0, 0, 0)) -> dict[str, LevelRun]:
@@ -72,14 +69,14 @@ def test_table_replaces_only_what_lies_between_the_markers():
         replace_between_markers("no markers here", "new")
 
 
-def test_readme_holds_the_table_once_with_a_column_per_implementation():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_suite_page_holds_the_table_once_with_a_column_per_implementation():
+    text = PAGE.read_text(encoding="utf-8")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     table = text.split(BEGIN, 1)[1].split(END, 1)[0]
     header = next(line for line in table.splitlines() if line.startswith("| rule |"))
     assert header == "| rule | level | " + " | ".join(impl.name for impl in IMPLEMENTATIONS) + " |"
     for rule_id in rules.RULES:
-        assert f"| {rule_id} |" in table, f"the README's table has no row for {rule_id}: run the tool again"
+        assert f"| {rule_id} |" in table, f"the table in conformance/README.md has no row for {rule_id}: run the tool again"
 
 
 def test_every_implementation_has_a_unique_name_and_a_description():

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.reports import CHECKS_SHOWN_PER_RULE
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance"
 FORBIDDEN = {"impl", "bottle", "ua_parser", "granian"}
@@ -247,7 +249,8 @@ def test_levels_decide_what_a_failure_means(tmp_path, broken_url, argv, code, ou
 
 
 def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
-    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME"], broken_url)
+    # -v writes each failure in full; by default the exchanges are left to the reports.
+    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME", "-v"], broken_url)
     assert returncode == 1
     assert "--- rule CORE-ME (core): GET /me names the session's user ---" in output
     assert "HTTP exchanges of this test" in output
@@ -257,6 +260,31 @@ def test_failure_report_shows_rule_text_and_exchanges(tmp_path, broken_url):
         "passed": 0, "failed": 1, "errors": 0, "partial": 0, "warned": 0, "skipped": 0, "xfailed": 0
     }
     assert all(test["outcome"] == "fail" and test["message"] for test in report["rules"][0]["tests"])
+
+
+def test_default_failure_output_says_expected_and_actual_with_the_rule_text_once(tmp_path, broken_url):
+    returncode, report, output = _report(tmp_path, ["--rule", "CORE-ME"], broken_url)
+    assert returncode == 1
+    failed = [test for test in report["rules"][0]["tests"] if test["outcome"] == "fail"]
+    assert output.count("--- rule CORE-ME (core): GET /me names the session's user ---") == 1
+    # Each failed check in full up to a screenful, the others named on one line.
+    shown = min(len(failed), CHECKS_SHOWN_PER_RULE)
+    assert output.count("× CORE-ME test_") == shown > 0
+    assert (f"× {len(failed) - shown} more" in output) == (len(failed) > shown)
+    assert "Expected: POST /prefix/signup: 201 (setting up a user for this check)" in output
+    assert "Actual: 500" in output
+    # The exchanges and tracebacks are in the reports, not on the terminal.
+    assert "HTTP exchanges" not in output and "Traceback" not in output and "< 500" not in output
+    assert all(test["transcript"].startswith("#1 ") and "< 500" in test["transcript"] for test in failed)
+    # One summary line, counting rules; pytest's count of checks is not printed beside it.
+    assert output.rstrip().endswith("\n0 passed, 1 failed") and " passed in " not in output
+
+
+def test_hardening_failure_at_core_is_a_warning_not_an_expected_failure(tmp_path, broken_url):
+    returncode, report, output = _report(tmp_path, ["--rule", "HARD-ENUM", "--", "-rN"], broken_url)
+    assert returncode == 0, output
+    assert "WARN  HARD-ENUM" in output and "xfail" not in output.lower()
+    assert "× HARD-ENUM" not in output  # a warning is told in the table, not as a failure
 
 
 def test_expected_failure_is_xfail_and_does_not_fail_the_run(tmp_path, broken_url):

@@ -53,7 +53,7 @@ def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The reference app over HTTP, its lastActiveAt refreshed at the default 60 s (not declared to the suite)."""
     db = tmp_path_factory.mktemp("reference") / "sessions.db"
-    with serving(create_app(Config(db_path=str(db), **FAST))) as url:
+    with serving(create_app(Config(db=str(db), **FAST))) as url:
         yield url
 
 
@@ -68,7 +68,7 @@ def no_current_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return status, headers, body
 
     db = tmp_path_factory.mktemp("no-current") / "sessions.db"
-    with serving(rewrite_responses(create_app(Config(db_path=str(db), **FAST)), edit)) as url:
+    with serving(rewrite_responses(create_app(Config(db=str(db), **FAST)), edit)) as url:
         yield url
 
 
@@ -206,7 +206,7 @@ def test_list_without_a_current_session_fails_with_messages_not_stopiteration(tm
 
 
 def test_transcript_shows_the_user_agent_each_request_carried(tmp_path, no_current_url):
-    argv = ["--rule", "CORE-LIST", "--", "-k", "unknown_agent"]
+    argv = ["--rule", "CORE-LIST", "-v", "--", "-k", "unknown_agent"]
     result, _, _ = _report_run(tmp_path, no_current_url, argv)
     output = result.stdout
     # Logged under a device label ("chrome-mac #3"), these logins carried other User-Agents.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -243,3 +244,30 @@ def test_core_run_without_expectations_exits_0_with_warnings(runs: dict[str, dic
     assert all(outcome == "pass" for rule, outcome in found.items() if rule.startswith("CORE-")), found
     for rule in listed:
         assert f"WARN  {rule}" in result["output"], f"no `WARN  {rule}` line in the suite's table"
+
+
+def sample_run_lines(page: str) -> list[str]:
+    """The suite's output as conformance/README.md shows it: its sample run, without the command and elisions."""
+    block = page.split("<!-- sample-run:begin -->", 1)[1].split("<!-- sample-run:end -->", 1)[0]
+    body = block.split("```text\n", 1)[1].split("\n```", 1)[0]
+    return [line for line in body.splitlines() if not line.startswith("$ ") and line != "..."]
+
+
+def summary_lines(output: str) -> list[str]:
+    """The suite's own table in a run's output: from its `conformance:` banner to its `N passed, …` line."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if " conformance: http" in line)
+    end = next(n for n in range(start, len(lines)) if lines[n].split(" ", 2)[1:2] == ["passed,"])
+    return lines[start : end + 1]
+
+
+def normalized(lines: list[str]) -> list[str]:
+    """The lines with any loopback port as PORT and the banner's `=` padding (its width follows the URL) trimmed."""
+    return [re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", line).strip("= ") for line in lines]
+
+
+def test_suite_page_shows_the_core_run_as_the_suite_prints_it(runs: dict[str, dict[str, Any]]) -> None:
+    shown = sample_run_lines((ROOT / "conformance" / "README.md").read_text(encoding="utf-8"))
+    assert normalized(shown) == normalized(summary_lines(runs["core"]["output"])), (
+        "conformance/README.md's sample run differs from the suite's output:\n" + runs["core"]["output"][-3000:]
+    )

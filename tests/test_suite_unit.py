@@ -24,7 +24,10 @@ from conformance.client import (
     redact_cookie_header,
     shorten,
 )
-from conformance.plugin import CheckRecord, parse_expectations, rule_outcome, summary_line
+from conformance import failures
+from conformance.expect import Mismatch
+from conformance.expectations import parse_expectations
+from conformance.outcomes import CheckRecord, rule_outcome, summary_line
 from conformance.preconditions import PreconditionFailed, blamed_rule, precondition
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -471,3 +474,41 @@ def test_timestamps_survive_a_round_trip_through_now():
     now = datetime.now(timezone.utc).replace(microsecond=0)
     assert parse_timestamp(now.strftime("%Y-%m-%dT%H:%M:%SZ")) == now
     assert abs(parse_timestamp(now.isoformat()).timestamp() - time.time()) < 5
+
+
+# --- how a failed check is written ------------------------------------------------------
+
+
+def test_failed_check_is_written_as_rule_expected_and_actual():
+    check = failures.FailedCheck(
+        "CORE-REVOKE", "test_revoke_answers_404", 'DELETE /me/sessions/x: expected 404, got 200 {"ok":1}'
+    )
+    assert failures.render(check) == [
+        "× CORE-REVOKE test_revoke_answers_404",
+        "    Expected: DELETE /me/sessions/x: 404",
+        '      Actual: 200 {"ok":1}',
+    ]
+
+
+def test_failed_check_says_the_likely_cause_and_shows_exchanges_only_when_asked():
+    cause = diagnoses.SECOND_COPY
+    check = failures.FailedCheck("CORE-EX3", "test_ex3", "the session still works", causes=(cause,), transcript="#1 GET /me")
+    lines = failures.render(check)
+    assert lines[1] == "      Failed: the session still works"
+    assert lines[2] == f"    Likely cause: {cause.text}"
+    assert len(lines) == 3
+    assert failures.render(check, transcript=True)[-1] == "      #1 GET /me"
+
+
+def test_failed_check_from_a_mismatch_keeps_its_own_expected_and_actual():
+    exc = Mismatch("GET /me answered 200 without no-store", "GET /me: Cache-Control: no-store", "200 with (none)")
+    check = failures.from_exception("HARD-NO-STORE", "test_no_store", exc)
+    assert (check.message, check.expected, check.got) == (str(exc), exc.expected, exc.got)
+    plain = failures.from_exception("CORE-ME", "test_me", AssertionError("GET /me: expected 200, got 401"))
+    assert (plain.expected, plain.got) == ("GET /me: 200", "401")
+
+
+def test_rule_text_is_the_heading_and_the_contracts_words():
+    lines = failures.rule_text("HARD-NO-STORE")
+    assert lines[0] == "--- rule HARD-NO-STORE (hardening): Authenticated responses are not cached ---"
+    assert "\n".join(lines[1:]) == rules.RULES["HARD-NO-STORE"].text

@@ -1,7 +1,7 @@
-"""The README's walkthrough of the lesson's exercises, run word for word against a fresh server.
+"""The tutorial's walkthrough of the lesson's exercises, run word for word against a fresh server.
 
-The commands are read from README.md at test time, never copied here, so
-the README cannot drift from what the server does. The convention, in the
+The commands are read from docs/tutorial.md at test time, never copied here, so
+the tutorial cannot drift from what the server does. The convention, in the
 section "The lesson's exercises":
 
 - The ```console block whose `$ ` line runs `run_server.py` is how the
@@ -16,7 +16,7 @@ section "The lesson's exercises":
   run (see VOLATILE), which need only have the same form.
   ```text: line by line; a line "BODY STATUS" (as `curl -w ' %{http_code}\n'`
   prints it) compares BODY as above and STATUS exactly.
-- An id the README shows, and the reader would copy from their own output
+- An id the the tutorial shows, and the reader would copy from their own output
   into a later command, is mapped to the id this run got, and replaced in
   the later commands. A session id shown again as a security-log event's
   `sessionId` or `actorSessionId` must be the same session again. Event ids
@@ -45,10 +45,10 @@ import pytest
 
 from .servers import ROOT, running_server
 
-README = ROOT / "README.md"
+TUTORIAL = ROOT / "docs" / "tutorial.md"
 SECTION = "## The lesson's exercises"
 BEYOND = "## Beyond the lesson"
-README_URL = "http://localhost:3000"
+TUTORIAL_URL = "http://localhost:3000"
 # Values that differ on every run: only their form is compared.
 ID_RE = re.compile(r"[A-Za-z0-9_-]{16,}")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
@@ -70,12 +70,12 @@ FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTIL
 
 @dataclass
 class Step:
-    """One command of the walkthrough and the output the README shows for it."""
+    """One command of the walkthrough and the output the the tutorial shows for it."""
 
     command: str
     kind: str  # "json" or "text"
     shown: str
-    line: int  # in README.md, for failure messages
+    line: int  # in docs/tutorial.md, for failure messages
 
 
 @dataclass
@@ -85,16 +85,16 @@ class Walkthrough:
 
 
 def section(text: str, title: str = SECTION) -> tuple[str, int]:
-    """Return a section of the README (the exercises unless told) and the line it starts on."""
+    """Return a section of the tutorial (the exercises unless told) and the line it starts on."""
     start = text.find("\n" + title + "\n")
     if start < 0:
-        raise AssertionError(f"README.md has no section {title!r}")
+        raise AssertionError(f"docs/tutorial.md has no section {title!r}")
     end = text.find("\n## ", start + 1)
     return text[start : end if end >= 0 else len(text)], text.count("\n", 0, start) + 1
 
 
 def parse_walkthrough(text: str, title: str = SECTION) -> Walkthrough:
-    """Read the server command and the command/output pairs out of a section of the README's text.
+    """Read the server command and the command/output pairs out of a section of the tutorial's text.
 
     The exercises must start the server; a later section ("Beyond the
     lesson") has no server command and runs on the exercises' server.
@@ -116,14 +116,14 @@ def parse_walkthrough(text: str, title: str = SECTION) -> Walkthrough:
                 server_args = shlex.split(prompt.split("run_server.py", 1)[1])
         elif info == "sh":
             if i + 1 >= len(blocks) or blocks[i + 1][0] not in ("json", "text"):
-                raise AssertionError(f"README.md line {line}: a ```sh block must be followed by its output (```json or ```text)")
+                raise AssertionError(f"docs/tutorial.md line {line}: a ```sh block must be followed by its output (```json or ```text)")
             steps.append(Step(content.strip(), blocks[i + 1][0], blocks[i + 1][1], line))
             i += 1
         i += 1
     if server_args is None:
         if title != SECTION:
             return Walkthrough([], steps)
-        raise AssertionError("README.md: no ```console block with `$ ... run_server.py ...` in the exercises section")
+        raise AssertionError("docs/tutorial.md: no ```console block with `$ ... run_server.py ...` in the exercises section")
     return Walkthrough(server_args, steps)
 
 
@@ -141,10 +141,10 @@ class Comparison:
     def json_shape(self, shown: Any, actual: Any, where: str = "$") -> list[str]:
         """Return the differences between two JSON values, ignoring what changes per run."""
         if type(shown) is not type(actual):
-            return [f"{where}: README shows {shown!r}, got {actual!r}"]
+            return [f"{where}: the tutorial shows {shown!r}, got {actual!r}"]
         if isinstance(shown, dict):
             if set(shown) != set(actual):
-                return [f"{where}: README shows keys {sorted(shown)}, got {sorted(actual)}"]
+                return [f"{where}: the tutorial shows keys {sorted(shown)}, got {sorted(actual)}"]
             problems = []
             for key in shown:
                 if key in VOLATILE and isinstance(shown[key], str):
@@ -159,40 +159,40 @@ class Comparison:
             return problems
         if isinstance(shown, list):
             if len(shown) != len(actual):
-                return [f"{where}: README shows {len(shown)} elements, got {len(actual)}"]
+                return [f"{where}: the tutorial shows {len(shown)} elements, got {len(actual)}"]
             return [p for n, (s, a) in enumerate(zip(shown, actual)) for p in self.json_shape(s, a, f"{where}[{n}]")]
-        return [] if shown == actual else [f"{where}: README shows {shown!r}, got {actual!r}"]
+        return [] if shown == actual else [f"{where}: the tutorial shows {shown!r}, got {actual!r}"]
 
     def _learn(self, shown: str, actual: str, where: str) -> list[str]:
         known = self.ids.setdefault(shown, actual)
-        return [] if known == actual else [f"{where}: README's {shown} was {known} before, now {actual}"]
+        return [] if known == actual else [f"{where}: tutorial's {shown} was {known} before, now {actual}"]
 
     def json_text(self, shown: str, actual: str, where: str) -> list[str]:
         try:
             shown_value = json.loads(shown)
         except ValueError:
-            return [f"{where}: README shows invalid JSON {shown!r}"]
+            return [f"{where}: the tutorial shows invalid JSON {shown!r}"]
         try:
             actual_value = json.loads(actual)
         except ValueError:
-            return [f"{where}: README shows JSON, got {actual!r}"]
+            return [f"{where}: the tutorial shows JSON, got {actual!r}"]
         return self.json_shape(shown_value, actual_value, where)
 
     def text(self, shown: str, actual: str) -> list[str]:
         shown_lines, actual_lines = shown.strip("\n").splitlines(), actual.strip("\n").splitlines()
         if len(shown_lines) != len(actual_lines):
-            return [f"README shows {len(shown_lines)} lines, got {len(actual_lines)}: {actual!r}"]
+            return [f"the tutorial shows {len(shown_lines)} lines, got {len(actual_lines)}: {actual!r}"]
         problems = []
         for n, (s, a) in enumerate(zip(shown_lines, actual_lines), 1):
             s_status, a_status = STATUS_LINE.fullmatch(s), STATUS_LINE.fullmatch(a)
             if s_status and a_status and s_status["body"].startswith(("{", "[")):
                 if s_status["status"] != a_status["status"]:
-                    problems.append(f"line {n}: README shows status {s_status['status']}, got {a_status['status']}")
+                    problems.append(f"line {n}: the tutorial shows status {s_status['status']}, got {a_status['status']}")
                 problems += self.json_text(s_status["body"], a_status["body"], f"line {n}")
             elif s.startswith(("{", "[")):
                 problems += self.json_text(s, a, f"line {n}")
             elif s != a:
-                problems.append(f"line {n}: README shows {s!r}, got {a!r}")
+                problems.append(f"line {n}: the tutorial shows {s!r}, got {a!r}")
         return problems
 
     def check(self, step: Step, output: str) -> list[str]:
@@ -204,32 +204,32 @@ class Comparison:
 def shell_env(workdir: Path) -> dict[str, str]:
     """The reader's shell, minus what could change curl's answers: no ~/.curlrc, no proxy."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    # `python3` in the README is the reader's; here, this interpreter.
+    # `python3` in the tutorial is the reader's; here, this interpreter.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["HOME"] = env["CURL_HOME"] = str(workdir)
     return env
 
 
-def test_readme_walkthrough_follows_the_convention():
-    walk = parse_walkthrough(README.read_text())
-    assert walk.server_args, "the README's server command should show its options"
+def test_tutorial_walkthrough_follows_the_convention():
+    walk = parse_walkthrough(TUTORIAL.read_text())
+    assert walk.server_args, "the tutorial's server command should show its options"
     assert len(walk.steps) >= 10
     for step in walk.steps:
-        assert README_URL in step.command, f"README.md line {step.line}: the command should use {README_URL}"
-        assert step.command.startswith("curl "), f"README.md line {step.line}: {step.command!r}"
+        assert TUTORIAL_URL in step.command, f"docs/tutorial.md line {step.line}: the command should use {TUTORIAL_URL}"
+        assert step.command.startswith("curl "), f"docs/tutorial.md line {step.line}: {step.command!r}"
     commands = "\n".join(step.command for step in walk.steps)
     for needed in ("-c laptop.txt", "-c phone.txt", "-c tablet.txt", "-A ", "-X DELETE", "/me/sessions/revoke-all"):
         assert needed in commands
 
 
-def test_readme_beyond_the_lesson_follows_the_convention():
+def test_tutorial_beyond_the_lesson_follows_the_convention():
     """Curl for rename, password change, the log, and a 401 with its reason (EXT-RENAME, -PASSWORD, -ACTIVITY, -REASON)."""
-    beyond = parse_walkthrough(README.read_text(), BEYOND)
+    beyond = parse_walkthrough(TUTORIAL.read_text(), BEYOND)
     assert beyond.server_args == [], "Beyond the lesson runs on the exercises' server"
     assert len(beyond.steps) >= 5
     for step in beyond.steps:
-        assert README_URL in step.command, f"README.md line {step.line}: the command should use {README_URL}"
-        assert step.command.startswith("curl "), f"README.md line {step.line}: {step.command!r}"
+        assert TUTORIAL_URL in step.command, f"docs/tutorial.md line {step.line}: the command should use {TUTORIAL_URL}"
+        assert step.command.startswith("curl "), f"docs/tutorial.md line {step.line}: {step.command!r}"
     commands = "\n".join(step.command for step in beyond.steps)
     for needed in ("-X PATCH http://localhost:3000/me/sessions/", "/me/password", "-c laptop.txt", "/me/activity"):
         assert needed in commands, needed
@@ -239,9 +239,9 @@ def test_readme_beyond_the_lesson_follows_the_convention():
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed: the walkthrough is curl commands")
-def test_readme_walkthrough_answers_as_shown(tmp_path):
+def test_tutorial_walkthrough_answers_as_shown(tmp_path):
     """Every command of the exercises, then of "Beyond the lesson", in order; each answer of the shape shown."""
-    text = README.read_text()
+    text = TUTORIAL.read_text()
     walk = parse_walkthrough(text)
     walk.steps += parse_walkthrough(text, BEYOND).steps
     compare = Comparison()
@@ -251,12 +251,12 @@ def test_readme_walkthrough_answers_as_shown(tmp_path):
     server_dir.mkdir()
     with running_server(server_dir, walk.server_args) as url:
         for step in walk.steps:
-            command = compare.substitute(step.command).replace(README_URL, url)
+            command = compare.substitute(step.command).replace(TUTORIAL_URL, url)
             done = subprocess.run(
                 ["sh", "-c", command], cwd=workdir, env=shell_env(workdir),
                 capture_output=True, text=True, timeout=30,
             )
-            context = f"README.md line {step.line}:\n$ {command}\n{done.stdout}{done.stderr}"
+            context = f"docs/tutorial.md line {step.line}:\n$ {command}\n{done.stdout}{done.stderr}"
             assert done.returncode == 0, context
             problems = compare.check(step, done.stdout)
             assert not problems, context + "\n" + "\n".join(problems)

@@ -104,7 +104,15 @@ def test_session_cookie_is_found_in_any_cookie_header(header, expected):
         ("10.0.0.2", "6.6.6.6, 198.51.100.1, 10.0.0.3", "198.51.100.1"),  # left of the client is forgeable
         ("10.0.0.2", "", "10.0.0.2"),
         ("10.0.0.2", "not-an-ip, 198.51.100.1", "198.51.100.1"),
-        ("10.0.0.2", "198.51.100.1, garbage", "10.0.0.2"),  # stop at a garbled hop
+        ("10.0.0.2", "198.51.100.1, garbage", "10.0.0.2"),  # a garbled hop: as if no header
+        ("10.0.0.2", "198.51.100.1, 10.0.0.3, garbage", "10.0.0.2"),
+        ("10.0.0.2", "2001:DB8::1", "2001:db8::1"),  # one canonical form (RFC 5952)
+        ("10.0.0.2", "2001:0db8::0001", "2001:db8::1"),
+        ("10.0.0.2", "2001:db8::1%eth0", "2001:db8::1"),  # a zone names a link of the proxy, not a client
+        ("10.0.0.2", "2001:db8::1%" + "x" * 2800, "2001:db8::1"),
+        ("10.0.0.2", "::ffff:198.51.100.1", "198.51.100.1"),
+        ("10.0.0.2", "198.51.100." + "1" * 2800, "10.0.0.2"),
+        ("::ffff:10.0.0.2", "198.51.100.1", "198.51.100.1"),  # a dual-stack socket's peer is trusted too
     ],
 )
 def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies(remote, forwarded, expected):
@@ -127,6 +135,11 @@ def test_client_ip_ignores_forwarded_for_without_trusted_proxies():
         ({"HTTP_ORIGIN": "null"}, True),
         ({"HTTP_ORIGIN": ""}, True),
         ({"HTTP_ORIGIN": "http://localhost:99999"}, True),
+        ({"HTTP_ORIGIN": "http://x@localhost:3000"}, True),  # userinfo: not an origin at all
+        ({"HTTP_ORIGIN": "http://x:y@localhost:3000"}, True),
+        ({"HTTP_ORIGIN": "http://@localhost:3000"}, True),
+        ({"HTTP_ORIGIN": "http://localhost:3000/path"}, True),
+        ({"HTTP_ORIGIN": "http://localhost:3000?q"}, True),
         ({"HTTP_SEC_FETCH_SITE": "cross-site"}, True),
         ({"HTTP_SEC_FETCH_SITE": "same-origin"}, False),
         ({"HTTP_SEC_FETCH_SITE": "same-site"}, False),

@@ -1,6 +1,6 @@
-"""Run the conformance suite at every level against each implementation in the repository; write the table to the README.
+"""Run the conformance suite at every level against each implementation in the repository; write the table to the suite's page.
 
-    .venv/bin/python -m tools.compatibility_table            # runs everything, rewrites README.md's table
+    .venv/bin/python -m tools.compatibility_table            # runs everything, rewrites conformance/README.md's table
     .venv/bin/python -m tools.compatibility_table --dry-run  # prints the table instead
 
 Each implementation is one entry of IMPLEMENTATIONS: a name, and how to start
@@ -15,7 +15,8 @@ extensions), the three runs at once (each makes its own accounts); a rule's
 cell is its outcome in the run at its own level (a CORE rule at core, a HARD
 rule at hardening, an EXT rule at extensions), where its failure counts. No
 expectations file is used: the table shows what fails, not what is forgiven.
-The table goes between the README's markers BEGIN and END below.
+The table goes between the markers BEGIN and END below in conformance/README.md,
+the suite's package page.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, ContextManager
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+PAGE = ROOT / "conformance" / "README.md"
 BEGIN = "<!-- compatibility-table:begin (tools/compatibility_table.py writes this part) -->"
 END = "<!-- compatibility-table:end -->"
 LEVELS = ("core", "hardening", "extensions")
@@ -249,13 +250,13 @@ def replace_between_markers(text: str, table: str) -> str:
     """Return `text` with what lies between BEGIN and END replaced by `table`; refuse if the markers are missing."""
     pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no {BEGIN} … {END} markers")
+        raise ValueError(f"the text has no {BEGIN} … {END} markers")
     return pattern.sub(lambda _: f"{BEGIN}\n{table}\n{END}", text, count=1)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.compatibility_table", description=__doc__.split("\n")[0])
-    parser.add_argument("--dry-run", action="store_true", help="print the table instead of writing README.md")
+    parser.add_argument("--dry-run", action="store_true", help="print the table instead of writing conformance/README.md")
     parser.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="run only this implementation (repeatable)"
     )
@@ -279,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(table)
         return 0
-    README.write_text(replace_between_markers(README.read_text(encoding="utf-8"), table), encoding="utf-8")
-    print(f"wrote the table into {README.relative_to(ROOT)}", file=sys.stderr)
+    PAGE.write_text(replace_between_markers(PAGE.read_text(encoding="utf-8"), table), encoding="utf-8")
+    print(f"wrote the table into {PAGE.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 

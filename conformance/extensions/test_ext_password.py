@@ -1,9 +1,21 @@
 """EXT-PASSWORD: POST /me/password changes the password, ends every other session, and rotates the current token.
 
+A login with the old password in flight while the password changes must not
+leave a session behind: the password a login checked must still be the
+user's when its session is written. The race check asserts only what holds
+whatever the interleaving (every such session is dead after the change; the
+old password sent after the change's 200 is refused), so it never fails a
+correct server; it spreads its logins over the time the server takes to
+check a password, so a server that checks outside the step that writes the
+session is caught in most runs, and one with a wider gap in every run.
+
 These checks change passwords, so they run only on accounts the suite signs up
 itself (never on --user accounts). Cross-site refusal of this route belongs to
 HARD-CSRF, not to these checks.
 """
+
+import threading
+import time
 
 import pytest
 
@@ -154,3 +166,61 @@ def test_second_change_works_from_the_rotated_session(new_user, login, new_devic
     assert body.get("revoked") == 0, f"no other session was alive, so \"revoked\" must be 0, got {body!r}"
     user = with_password(user, second)
     expect.status(new_device().login(user.email, user.password), 200)
+
+
+# A few trials of a few logins: enough for a login that checks the password
+# outside the step that writes its session to be caught in one, while a
+# correct server passes whatever the interleaving (the check asserts nothing
+# that depends on timing).
+RACE_TRIALS = 3
+RACE_LOGINS = 3
+
+
+def test_no_login_with_the_old_password_outlives_a_concurrent_change(new_user, login, new_device, agents):
+    for trial in range(1, RACE_TRIALS + 1):
+        user = new_user()
+        began = time.monotonic()
+        actor = login(user, agents[0], label=f"owner (trial {trial})")
+        # About what one password check costs this server: a change does two
+        # (the current password, the new one's hash) before it is written.
+        check = time.monotonic() - began
+        expect.alive(actor)
+        racers = [new_device(agents[1], label=f"old-password login {i + 1} (trial {trial})") for i in range(RACE_LOGINS)]
+        statuses: list[int | None] = [None] * RACE_LOGINS
+        failures: list[BaseException] = []
+        start = threading.Barrier(RACE_LOGINS + 1)
+
+        def race(i: int) -> None:
+            try:
+                start.wait()
+                # Spread over the change's own work, so that some logins check
+                # the old password just before the change is written and
+                # write their session just after.
+                time.sleep(check * (0.5 + 0.25 * i))
+                statuses[i] = racers[i].login(user.email, user.password).status_code
+            except BaseException as exc:  # reported below, not lost in a thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=race, args=(i,), daemon=True) for i in range(RACE_LOGINS)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        new_password = _new_password()
+        response = change_password(actor, user.password, new_password)
+        for thread in threads:
+            thread.join()
+        assert not failures, f"trial {trial}: a racing login could not reach the target: {failures[0]}"
+        expect.status(response, 200, why=f"trial {trial}: the password change racing {RACE_LOGINS} logins")
+        unexpected = [status for status in statuses if status not in (200, 401)]
+        assert not unexpected, f"trial {trial}: logins with the old password answered {statuses}: only 200 or 401 fit"
+        # Sent after the change's 200: the old password is no longer current.
+        expect.error(new_device().login(user.email, user.password), 401, why=f"trial {trial}: the old password after the change")
+        for racer, status in zip(racers, statuses):
+            if status == 200:
+                expect.dead(
+                    racer,
+                    why=f"trial {trial}: a login with the old password that raced the change answered 200; "
+                    "its session must not outlive the change (it was written after the change, or the change ended it)",
+                )
+        ids = expect.listed_ids(actor)
+        assert len(ids) == 1, f"trial {trial}: after the change the list must hold the owner's session only, got {ids}"

@@ -27,7 +27,10 @@ Theory of operation: what every backend guarantees
 4. Revoke-all and password change retire a generation: the user's generation
    moves on, the caller's session moves with it, and the retirement is
    recorded with its reason. Constant time however many sessions end; a login
-   racing with it is either before (and dies) or after (and lives).
+   racing with it is either before (and dies) or after (and lives). A login
+   writes its session only if the password hash it checked is still the
+   user's, compared in its own write transaction under the lock a password
+   change takes: after a change, no login with the old password is let in.
 5. Why a session ended is kept on its row (revoke, logout, eviction) or with
    its retired generation (revoke-all, password change) until the session's
    absolute timeout has passed; only the 401 path reads it (`end_facts`).
@@ -155,7 +158,11 @@ class Event(NamedTuple):
 
 
 class EventRow(NamedTuple):
-    """An event as read back: `id` is the store's, `at` is RFC 3339 UTC."""
+    """An event as read back: `id` is the store's, `at` (and `last_at`) RFC 3339 UTC.
+
+    A `login_failed` event stands for `count` failures from its address, the
+    last of them at `last_at` (see `add_failed_login`).
+    """
 
     id: str
     type: str
@@ -166,6 +173,7 @@ class EventRow(NamedTuple):
     actor_session_id: str | None
     count: int | None
     new_device: bool | None
+    last_at: str | None = None
 
 
 class EndFacts(NamedTuple):
@@ -220,8 +228,26 @@ class Store(Protocol):
         """Swap the stored hash if it is still `old_hash` (a rehash at login); False otherwise."""
 
     # -- sessions ------------------------------------------------------------
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
-        """Insert a session in the user's current generation, and its login event.
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
+        """Insert a session in the user's current generation, and its login event; None if it may not be.
+
+        With `password_hash` (the hash the login's password was checked
+        against), the session is written only if that is still the user's
+        hash, read under the lock a password change takes: a login racing a
+        change either lands before it (and dies with its generation) or
+        after it (and is refused: None). With `end_others` (EXT-RECOVER), the
+        same transaction retires the user's generation, moves the new session
+        on to the next one and logs `end_others` with the count: no revoke-all
+        of another session can come between the two. Returns how many other
+        live sessions ended (0 without `end_others`).
 
         When the user then has more than `max_live` live sessions, the least
         recently active ones end as expired, in the same transaction.
@@ -270,8 +296,23 @@ class Store(Protocol):
     def add_event(self, user_id: str, event: Event) -> None:
         """Write one event that belongs to no other action (a failed login)."""
 
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        """Return the user's events newest first, at most `limit`, older than event `before` if given."""
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        """Record a failed login, folded so that a flood cannot grow the log (EXT-ACTIVITY).
+
+        In one transaction: the account's `login_failed` event from the same
+        address begun after `since` (ms) counts one more failure (count + 1,
+        last_at = event.at); failing that, once the account has `max_open`
+        such events begun after `since`, the newest of them does; else a new
+        event with count 1 is written. At most `max_open` events per account
+        per window, however many addresses guess.
+        """
+
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        """Return the user's events newest first, at most `limit`, older than event `before` if given.
+
+        None when `before` is not the id of one of this user's events: a
+        cursor handed out by this list, never a number to probe with.
+        """
 
     def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
         """Tell whether the account logged in from this pair since `since` (ms), and at all."""

@@ -149,12 +149,20 @@ CREATE TABLE login_attempts (
     updated_at   BIGINT NOT NULL
 );
 """,
+    2: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at BIGINT;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Advisory lock keys (per database): schema changes, and the purge.
 MIGRATE_LOCK = 0x5E55_1011
 PURGE_LOCK = 0x5E55_1012
+# With the user's id hashed beside it: one failed login of an account folds at a time.
+FAILED_LOGIN_LOCK = 0x5E55_1013
 
 # Short enough that a request answers 503 within a few seconds when the
 # database is gone or wedged, long enough for any statement this store runs.
@@ -176,6 +184,8 @@ DIALECT = Dialect(
     update_join=" FROM users u",
     current_generation="u.id = s.user_id AND s.generation = u.generation",
     lock=lambda alias: f" FOR NO KEY UPDATE OF {alias}",
+    greatest="greatest",
+    failed_login_lock=f"SELECT pg_advisory_xact_lock({FAILED_LOGIN_LOCK}, hashtext(:user))",
     rfc3339=lambda column: (
         f"to_char(to_timestamp({column} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
     ),
@@ -218,6 +228,8 @@ class PostgresStore(SqlStore):
             "keepalives_interval": 2,
             "keepalives_count": 2,
             "application_name": "sessions-reference",
+            # Text goes over the wire as UTF-8 whatever PGCLIENTENCODING says.
+            "client_encoding": "UTF8",
         }
         try:
             self._migrate()
@@ -303,6 +315,14 @@ class PostgresStore(SqlStore):
 
     def _migrate(self) -> None:
         with self._connect() as conn:
+            # Any Unicode text must fit: a LATIN1 database refuses emoji, and
+            # SQL_ASCII stores bytes unchecked. Refused at start, in one line.
+            encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+            if encoding.upper() != "UTF8":
+                raise StoreUnavailable(
+                    f"{_redacted(self.url)} has server_encoding {encoding}; this server needs UTF8"
+                    " (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)"
+                )
             if self._current_version(conn) == SCHEMA_VERSION:
                 return  # nothing to write, so no lock to wait for
             with conn.transaction():

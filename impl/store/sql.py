@@ -87,6 +87,12 @@ class Dialect(NamedTuple):
     lock: Callable[[str], str]
     # An expression formatting a milliseconds column as RFC 3339 UTC (to the second).
     rfc3339: Callable[[str], str]
+    # The larger of two values (SQLite's scalar max, PostgreSQL's greatest).
+    greatest: str
+    # A statement that queues the failed logins of account `:user` one after
+    # the other until the transaction ends, and them only (not the account's
+    # other actions); "" where the write transaction already holds the one write lock.
+    failed_login_lock: str
 
 
 def named_as_pyformat(statement: str) -> str:
@@ -124,7 +130,7 @@ def as_is(statement: str) -> str:
 
 
 def translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Raise the store's neutral faults instead of the driver's (the backend's `_fault` says which)."""
+    """Raise StoreBusy/StoreUnavailable from a verb, never the driver's own exceptions (guarantee 8)."""
 
     @functools.wraps(method)
     def wrapper(self: "SqlStore", *args: Any, **kwargs: Any) -> T:
@@ -273,15 +279,29 @@ class SqlStore:
     # -- sessions --------------------------------------------------------------
 
     @translated
-    def add_session(self, session: NewSession, max_live: int, cutoffs: Cutoffs, event: Event) -> None:
+    def add_session(
+        self,
+        session: NewSession,
+        max_live: int,
+        cutoffs: Cutoffs,
+        event: Event,
+        password_hash: str | None = None,
+        end_others: Event | None = None,
+    ) -> int | None:
         d = self.dialect
         params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
         with self._write() as conn:
-            # The user's row, locked: a revoke-all in flight is waited for,
-            # and the login lands after it (and lives), never in between.
-            locked = self._run(conn, f"SELECT u.generation FROM users u WHERE u.id = :user{d.lock('u')}", params).fetchone()
+            # The user's row, locked as a revoke-all or password change locks
+            # it: one in flight is waited for, and the login lands after it
+            # (and lives), never in between, unless the password it checked
+            # is no longer the user's.
+            locked = self._run(
+                conn, f"SELECT u.generation, u.password_hash FROM users u WHERE u.id = :user{d.lock('u')}", params
+            ).fetchone()
             if locked is None:
                 raise StoreUnavailable(f"user {session.user_id} vanished during login")
+            if password_hash is not None and locked[1] != password_hash:
+                return None
             self._run(
                 conn,
                 "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
@@ -289,19 +309,30 @@ class SqlStore:
                 " :user_agent, :device_name, :now, :now, :new_device)",
                 {**session._asdict(), "generation": locked[0]},
             )
-            (live,) = self._run(
-                conn, f"SELECT count(*) FROM {d.live_from} WHERE s.user_id = :user AND {self._alive}", params
-            ).fetchone()
-            if live > max_live:
-                # The least recently active go; their owners hear "expired".
-                self._run(
-                    conn,
-                    f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
-                    f" (SELECT s.token_hash FROM {d.live_from} WHERE s.user_id = :user AND {self._alive}"
-                    " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
-                    {**params, "now": session.now, "excess": live - max_live},
-                )
+            ended = 0
+            if end_others is not None:
+                # EXT-RECOVER: the new session retires its generation as a
+                # revoke-all from it would, in this same transaction (it was
+                # inserted above, under the lock: it cannot be gone).
+                me = self._caller(conn, session.token_hash, cutoffs)
+                ended = self._retire_generation(conn, me, session.token_hash, cutoffs, REVOKED, session.now)
+            else:
+                (live,) = self._run(
+                    conn, f"SELECT count(*) FROM {d.live_from} WHERE s.user_id = :user AND {self._alive}", params
+                ).fetchone()
+                if live > max_live:
+                    # The least recently active go; their owners hear "expired".
+                    self._run(
+                        conn,
+                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
+                        f" (SELECT s.token_hash FROM {d.live_from} WHERE s.user_id = :user AND {self._alive}"
+                        " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
+                        {**params, "now": session.now, "excess": live - max_live},
+                    )
             self._log(conn, session.user_id, event._replace(session_id=session.id))
+            if end_others is not None:
+                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
+            return ended
 
     @translated
     def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
@@ -467,19 +498,53 @@ class SqlStore:
             self._log(conn, user_id, event)
 
     @translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow]:
-        try:
-            bound = int(before) if before is not None else _MAX_ID
-        except ValueError:
-            return []
+    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
+        d = self.dialect
+        params = {"user": user_id, "since": since, "at": event.at}
+        with self._write() as conn:
+            if d.failed_login_lock:
+                # Two failures at once must not both start an event past the bound.
+                self._run(conn, d.failed_login_lock, params)
+            recent = self._run(
+                conn,
+                "SELECT id, ip FROM events WHERE user_id = :user AND type = 'login_failed' AND at > :since ORDER BY id DESC",
+                params,
+            ).fetchall()
+            into = next((row[0] for row in recent if row[1] == event.ip), None)
+            if into is None and len(recent) >= max_open:
+                into = recent[0][0]
+            if into is None:
+                self._run(
+                    conn,
+                    "INSERT INTO events (user_id, type, at, ip, device_name, count, last_at)"
+                    " VALUES (:user, :type, :at, :ip, :device_name, 1, :at)",
+                    {**params, "type": event.type, "ip": event.ip, "device_name": event.device_name},
+                )
+            else:
+                self._run(
+                    conn,
+                    f"UPDATE events SET count = coalesce(count, 1) + 1, last_at = {d.greatest}(coalesce(last_at, at), :at)"
+                    " WHERE id = :id",
+                    {**params, "id": into},
+                )
+
+    @translated
+    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
+        rfc3339 = self.dialect.rfc3339
+        bound = _MAX_ID
+        if before is not None:
+            # A cursor, not a number: only one of this user's own event ids pages.
+            bound = int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else 0
+            if self._fetchone(self._sql("SELECT 1 FROM events WHERE id = :id AND user_id = :user"), {"id": bound, "user": user_id}) is None:
+                return None
         rows = self._fetchall(
             self._sql(
-                f"SELECT id, type, {self.dialect.rfc3339('at')}, ip, device_name, session_id, actor_session_id, count,"
-                " new_device FROM events WHERE user_id = :user AND id < :before ORDER BY id DESC LIMIT :limit"
+                f"SELECT id, type, {rfc3339('at')}, ip, device_name, session_id, actor_session_id, count, new_device,"
+                f" {rfc3339('last_at')} FROM events WHERE user_id = :user AND id < :before ORDER BY id DESC LIMIT :limit"
             ),
-            {"user": user_id, "before": max(min(bound, _MAX_ID), -_MAX_ID - 1), "limit": limit},
+            {"user": user_id, "before": bound, "limit": limit},
         )
-        return [EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8])) for row in rows]
+        return [EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]), row[9]) for row in rows]
 
     @translated
     def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
@@ -498,20 +563,19 @@ class SqlStore:
     @translated
     def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
         with self._write() as conn:
-            # Make sure the row exists, then lock it: concurrent attempts on
-            # one key, from any worker or instance, count one after the other.
-            params = {"key": key}
-            self._run(
+            # Make sure the row exists and lock it, in one statement:
+            # concurrent attempts on one key, from any worker or instance,
+            # count one after the other. (An INSERT ... DO NOTHING then a
+            # SELECT ... FOR UPDATE found no row when a successful login's
+            # clear_attempts deleted it in between: a 500.) fetchall: the
+            # statement is finished before the next one runs.
+            params: dict[str, Any] = {"key": key}
+            (row,) = self._run(
                 conn,
                 "INSERT INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (:key, 0, 0, 0)"
-                " ON CONFLICT (key) DO NOTHING",
+                " ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING attempts, locked_until, updated_at",
                 params,
-            )
-            row = self._run(
-                conn,
-                f"SELECT a.attempts, a.locked_until, a.updated_at FROM login_attempts a WHERE a.key = :key{self.dialect.lock('a')}",
-                params,
-            ).fetchone()
+            ).fetchall()
             old = Attempts(*row) if tuple(row) != (0, 0, 0) else None
             new = decide(old)
             if new != old:

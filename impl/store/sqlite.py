@@ -27,9 +27,14 @@ Theory of operation (the guarantees of impl/store/base.py, and how SQLite keeps 
    survives any process crash; a power cut can at worst forget a login.
 5. Each thread has its own connection, opened once and reused; processes
    share the file through WAL with a busy timeout, so writers queue instead
-   of failing. A connection that met a fault (disk full, read-only, I/O
-   error, locked past the timeout) is dropped, and the next call opens a
-   fresh one: a worker heals by itself when the cause is gone.
+   of failing. A fault (disk full, read-only, I/O error, locked past the
+   timeout) drops every connection of the process, not only the one that
+   met it: SQLite shares one map of the WAL index among all connections of
+   a process to a file, and a connection opened while the file was
+   read-only keeps that map read-only for all of them. A reader that never
+   writes never faults, so the writer's fault resets it: idle connections
+   are closed at once, busy ones reopen at their next call. A worker heals
+   by itself when the cause is gone.
 6. The schema is versioned (`PRAGMA user_version`); an older file is brought
    up to date once, under the write lock, however many processes start
    together. A current file is opened without taking any lock.
@@ -42,6 +47,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,6 +132,12 @@ CREATE TABLE login_attempts (
     updated_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 """,
+    3: """
+-- A login_failed event stands for `count` failures from its address; the last at last_at (ms).
+ALTER TABLE events ADD COLUMN last_at INTEGER;
+-- Folding a failure into its event reads the account's recent failures only.
+CREATE INDEX failed_logins ON events (user_id, at) WHERE type = 'login_failed';
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -141,10 +153,26 @@ DIALECT = Dialect(
     # BEGIN IMMEDIATE already holds the file's one write lock: no row lock to spell.
     lock=lambda alias: "",
     rfc3339=lambda column: f"strftime('%Y-%m-%dT%H:%M:%SZ', {column} / 1000, 'unixepoch')",
+    greatest="max",
+    failed_login_lock="",
 )
 
 # SQLite's words for a lock that outlived the busy timeout.
 _BUSY_WORDS = ("locked", "busy")
+
+
+class _Slot:
+    """One thread's connection, the process it was opened in, and the reset it has seen."""
+
+    __slots__ = ("conn", "pid", "epoch", "lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.pid = 0
+        self.epoch = -1
+        # Re-entrant: a store call made inside another on the same thread
+        # must not wait for itself.
+        self.lock = threading.RLock()
 
 
 class SqliteStore(SqlStore):
@@ -156,6 +184,11 @@ class SqliteStore(SqlStore):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        # Every thread's slot, so that a fault can reach them all; a slot
+        # goes with its thread.
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self._slots_lock = threading.Lock()
+        self._epoch = 0
         self._migrate()
         super().__init__()
 
@@ -164,7 +197,11 @@ class SqliteStore(SqlStore):
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: reads take no lock at all, and every write below
         # opens its own explicit transaction.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000)
+        # Used by one thread only; check_same_thread=False lets a fault on
+        # another thread close it while it is idle (_reset_all).
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000, check_same_thread=False
+        )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -180,52 +217,93 @@ class SqliteStore(SqlStore):
             raise
         return conn
 
+    def _slot(self) -> _Slot:
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = self._local.slot = _Slot()
+            with self._slots_lock:
+                self._slots.add(slot)
+        return slot
+
     def _conn(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening it on first use."""
-        local = self._local
-        conn = getattr(local, "conn", None)
+        """Return this thread's connection, opening it on first use and after a reset."""
+        slot = self._slot()
+        conn = slot.conn
         # A connection must not cross a fork either: reopen in a child process.
-        if conn is None or local.pid != os.getpid():
-            conn = local.conn = self._connect()
-            local.pid = os.getpid()
+        if conn is None or slot.epoch != self._epoch or slot.pid != os.getpid():
+            if conn is not None and slot.pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            slot.conn = None
+            slot.epoch = self._epoch
+            conn = slot.conn = self._connect()
+            slot.pid = os.getpid()
         return conn
+
+    def _reset_all(self) -> None:
+        """After a fault: drop every connection of this process (see point 5)."""
+        self._epoch += 1
+        with self._slots_lock:
+            slots = list(self._slots)
+        pid = os.getpid()
+        for slot in slots:
+            # A slot in use elsewhere is left to reopen at its next call
+            # (its epoch is stale); closing it under its thread would break
+            # the statement running there.
+            if not slot.lock.acquire(blocking=False):
+                continue
+            try:
+                conn, slot.conn = slot.conn, None
+                if conn is not None and slot.pid == pid:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+            finally:
+                slot.lock.release()
 
     @contextlib.contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """Run a write transaction; with `durable`, fsync the WAL on commit."""
-        conn = self._conn()
-        if durable:
-            conn.execute("PRAGMA synchronous = FULL")
-        try:
-            # IMMEDIATE takes the write lock up front, so two workers never
-            # deadlock upgrading read locks, and what a transaction reads
-            # first is still true when it writes.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        finally:
+        with self._slot().lock:
+            conn = self._conn()
             if durable:
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                # IMMEDIATE takes the write lock up front, so two workers never
+                # deadlock upgrading read locks, and what a transaction reads
+                # first is still true when it writes.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    # Each read, each write transaction and each maintenance run holds its
+    # thread's slot lock while it uses the connection: "in use" to a reset
+    # from another thread, which then leaves that connection to reopen at
+    # its next call instead of closing it under a running statement.
 
     def _fetchone(self, statement: str, params: dict[str, Any] | tuple[Any, ...]) -> Any:
-        # Autocommit: a read takes no lock and waits for no writer (WAL).
-        return self._conn().execute(statement, params).fetchone()
+        # Autocommit: a read takes no lock on the file and waits for no writer (WAL).
+        with self._slot().lock:
+            return self._conn().execute(statement, params).fetchone()
 
     def _fetchall(self, statement: str, params: dict[str, Any]) -> list[Any]:
-        return self._conn().execute(statement, params).fetchall()
+        with self._slot().lock:
+            return self._conn().execute(statement, params).fetchall()
 
     def _fault(self, exc: Exception) -> StoreError | None:
         if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
             return None  # our bugs, not the database's state
         if not isinstance(exc, sqlite3.DatabaseError):
             return None
-        # The connection that met the fault goes; the next call opens a fresh one.
-        self.close()
+        # Every connection of the process goes (point 5); the next call opens a fresh one.
+        self._reset_all()
         if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in _BUSY_WORDS):
             return StoreBusy(str(exc))
         # Disk full, read-only, I/O error, or a corrupt or foreign file.
@@ -271,9 +349,10 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
-        conn = getattr(self._local, "conn", None)
+        slot = getattr(self._local, "slot", None)
+        conn = slot.conn if slot is not None else None
         if conn is not None:
-            self._local.conn = None
+            slot.conn = None
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
@@ -285,13 +364,14 @@ class SqliteStore(SqlStore):
         # deleted in its own short transaction, so a login or a revoke never
         # waits behind a purge of a million rows. The DELETE re-checks the
         # condition: nothing still owed is ever deleted.
-        return (
-            self._purge("sessions", "token_hash", "created_at <= ?", absolute_cutoff)
-            + self._purge("ended_tokens", "token_hash", "created_at <= ?", absolute_cutoff)
-            + self._purge("retired_generations", "rowid", "retired_at <= ?", absolute_cutoff, rowid=False)
-            + self._purge("events", "id", "at <= ?", events_before)
-            + self._purge("login_attempts", "key", "max(updated_at, locked_until) <= ?", attempts_before)
-        )
+        with self._slot().lock:
+            return (
+                self._purge("sessions", "token_hash", "created_at <= ?", absolute_cutoff)
+                + self._purge("ended_tokens", "token_hash", "created_at <= ?", absolute_cutoff)
+                + self._purge("retired_generations", "rowid", "retired_at <= ?", absolute_cutoff, rowid=False)
+                + self._purge("events", "id", "at <= ?", events_before)
+                + self._purge("login_attempts", "key", "max(updated_at, locked_until) <= ?", attempts_before)
+            )
 
     def _purge(self, table: str, key: str, condition: str, bound: int, batch: int = 500, rowid: bool = True) -> int:
         conn = self._conn()
@@ -314,7 +394,8 @@ class SqliteStore(SqlStore):
     @translated
     def checkpoint(self) -> None:
         """Copy the WAL back into the database and truncate it."""
-        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        with self._slot().lock:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _statements(script: str) -> list[str]:
