@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="synonym for --level hardening (e.g. --strict)",
+        help="synonym for --level hardening",
     )
     parser.add_argument(
         "-v",

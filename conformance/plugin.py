@@ -6,8 +6,9 @@ Each concern lives in its own module, which these hooks call:
   them (a bad option is a usage error, exit 2);
 - rules.py: the rule table; every check carries exactly one
   `@pytest.mark.rule("ID")`, its level is the ID's prefix;
-- probe.py: reaching the target; reference.py: --start-reference;
-- fixtures.py: what the checks use (registered below);
+- probe.py: reaching the target (shared with the lesson runner); reference.py:
+  --start-reference;
+- fixtures.py: what the checks use (registered below), made by factories.py;
 - outcomes.py: what each check did, how a failure counts (FAIL, WARN for a
   hardening rule at level core, XFAIL when --expect-failures lists it:
   expectations.py) and each rule's verdict;
@@ -35,7 +36,7 @@ from conformance import diagnoses, preconditions, reports, rules
 from conformance.client import Target
 from conformance.options import ENV_BASE_URL, OPTIONS
 from conformance.outcomes import CheckRecord, judge, standing
-from conformance.probe import NotTheTarget, check_reachable, learn_cookie_name
+from conformance.probe import cannot_check, learn_cookie_name
 from conformance.reference import ReferenceServer, ServerStartError, touch_interval_for
 from conformance.state import STATE, RunState, base_url_of, from_options, is_check, rule_of, state_of
 
@@ -114,10 +115,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         touch_interval=touch_interval,
         users=[tuple(spec.split(":", 1)) for spec in option.user],
     )
-    try:
-        check_reachable(target)
-    except NotTheTarget as exc:
-        _exit_quietly(config, str(exc))
+    why_not = cannot_check(target)
+    if why_not:
+        _exit_quietly(config, why_not)
     if not target.cookie_name_declared:
         target.cookie_name = learn_cookie_name(target)
     target.log.clear()

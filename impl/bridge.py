@@ -4,7 +4,7 @@ Why not granian's own WSGI interface: there the app is called as soon as
 the headers are in, and `wsgi.input.read()` then blocks one of the worker's
 few Python threads until the body arrives, with no timeout at all. Three
 clients sending a body a byte a second, or declaring more body than they
-send, held every thread of the default server (issue 8). granian has a
+send, held every thread of the default server. granian has a
 timeout for headers (`header_read_timeout`) but none for bodies, and
 more threads only raise the number of slow clients it takes.
 

@@ -304,17 +304,6 @@ def _serve_granian(host: str, port: int, config: Config) -> None:
 
 
 def _serve_debug(host: str, port: int) -> None:
-    import socketserver
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+    from impl.threaded import make_threaded_server
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # the app logs requests itself
-            pass
-
-    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        # wsgiref's backlog of 5 overflows under load (connections refused): raise it.
-        request_queue_size = 128
-
-    server = make_server(host, port, app_from_env(), server_class=ThreadingServer, handler_class=QuietHandler)
-    server.serve_forever()
+    make_threaded_server(host, port, app_from_env()).serve_forever()

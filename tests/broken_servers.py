@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import secrets
-import socketserver
 import sqlite3
 import struct
 import threading
@@ -40,11 +39,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import bottle
 
 from impl import Config, create_app
+from impl.threaded import serving_in_thread
 from impl.accounts import User, validate_email, validate_password
 from impl.errors import BadRequest, Conflict, InvalidCredentials
 from impl.sessions import LOGIN, LOGOUT, Client, Session, hash_token, is_well_formed_token
@@ -125,20 +124,6 @@ EXTENSION_CONTROL_RULES = ("HARD-THROTTLE", "EXT-*")
 # --- serving over real HTTP ----------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up before the answer (a refused oversized body) is no news.
-        pass
-
-
 def _quiet_errors(app: WsgiApp) -> WsgiApp:
     """Give each request a private wsgi.errors: broken variants crash on purpose, and say so there."""
 
@@ -152,17 +137,8 @@ def _quiet_errors(app: WsgiApp) -> WsgiApp:
 @contextlib.contextmanager
 def serving(app: WsgiApp) -> Iterator[str]:
     """Serve a WSGI app on a free port of 127.0.0.1 in threads until the block ends; yield its base URL."""
-    server = make_server(
-        "127.0.0.1", 0, _quiet_errors(app), server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name=f"serve:{server.server_port}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(_quiet_errors(app)) as url:
+        yield url
 
 
 # --- tools for building variants -----------------------------------------------------
@@ -812,7 +788,7 @@ def _auth_cache_survives_revoke(app: Any) -> WsgiApp:
     return app
 
 
-# --- issue 9: use before ending, activity per session, races, diagnoses ----------------
+# --- use before ending, activity per session, races, diagnoses ------------------------
 
 
 def _cache_after_first_use(app: Any, cleared_by: set[str]) -> Any:
@@ -1360,6 +1336,43 @@ def _garbage_cookie_500(app: Any) -> WsgiApp:
 
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@variant(
+    "nul-in-body-500",
+    ["HARD-BAD-INPUT"],
+    "no check for text the database refuses: a NUL character in any JSON string reaches PostgreSQL, "
+    "whose \"cannot contain NUL bytes\" error escapes as a 500",
+)
+def _nul_in_body_500(app: Any) -> WsgiApp:
+    def database_refuses_nul(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] in ("POST", "PATCH"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            data = environ["wsgi.input"].read(length) if 0 < length <= 64 * 1024 else b""
+            environ["wsgi.input"] = io.BytesIO(data)
+            try:
+                parsed = json.loads(data) if data.strip() else None
+            except (ValueError, RecursionError):
+                parsed = None
+            if _holds_nul(parsed):
+                start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+                return [b'{"error": "Internal server error."}']
+        return app(environ, start_response)
+
+    return database_refuses_nul
+
+
 # --- HARD-THROTTLE ----------------------------------------------------------------------
 
 
@@ -1466,6 +1479,26 @@ def _activity_misses_revoke_all(app: Any) -> WsgiApp:
         return ended
 
     store.revoke_other_sessions = unlogged
+    return app
+
+
+@variant(
+    "activity-before-any-number",
+    ["EXT-ACTIVITY"],
+    "`?before=` read as a number, not as the user's own cursor: another user's event id, or one never "
+    "issued, pages the user's log (200) instead of 400",
+)
+def _activity_before_any_number(app: Any) -> WsgiApp:
+    store = app.services.store
+    list_events = store.list_events
+
+    def numeric_before(user_id: str, limit: int, before: str | None) -> Any:
+        if before is None:
+            return list_events(user_id, limit, None)
+        everything = list_events(user_id, 200, None) or []
+        return [event for event in everything if int(event.id) < int(before)][:limit]
+
+    store.list_events = numeric_before
     return app
 
 

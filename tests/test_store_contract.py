@@ -242,7 +242,7 @@ def test_revoke_all_counts_only_sessions_that_were_alive(manager, clock):
     assert manager.revoke_others(manager.authenticate(keep), HERE) == 1
 
 
-# -- every ending action re-checks its caller, atomically (issue 8.1) --------------
+# -- every ending action re-checks its caller, atomically --------------------------
 
 
 def test_revoke_all_from_a_session_already_retired_does_nothing(manager):

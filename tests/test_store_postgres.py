@@ -83,7 +83,7 @@ def query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-# -- locking across connections (issue 8.1 on PostgreSQL) ------------------------------------------
+# -- locking across connections: atomic endings on PostgreSQL ---------------------------------------
 
 
 def test_of_two_concurrent_revoke_alls_on_two_connections_exactly_one_wins(handles):

@@ -59,7 +59,7 @@ SUITE_GAPS: dict[str, str] = {
 
 # Variants whose run also selects a rule they do not break, to show that a
 # check of that rule blames the broken rule its precondition belongs to: the
-# rule shows as ERROR naming the broken rule, never as FAIL (issue 9, point 7).
+# rule shows as ERROR naming the broken rule, never as FAIL.
 BLAMED_PRECONDITIONS: dict[str, dict[str, str]] = {
     "logout-keeps-session": {"HARD-CSRF": "CORE-LOGOUT"},
     "revoke-only-unlists": {"HARD-CSRF": "CORE-REVOKE"},

@@ -113,7 +113,8 @@ def parse_walkthrough(text: str, title: str = SECTION) -> Walkthrough:
             for prompt in (ln for ln in content.splitlines() if ln.startswith("$ ") and "run_server.py" in ln):
                 # The arguments only, split as the shell would but never run
                 # through one: the test's own --db replaces "$(mktemp -d)/...".
-                server_args = shlex.split(prompt.split("run_server.py", 1)[1])
+                shown = shlex.split(prompt.split("run_server.py", 1)[1])
+                server_args = [arg for i, arg in enumerate(shown) if "--db" not in (arg, shown[i - 1] if i else "")]
         elif info == "sh":
             if i + 1 >= len(blocks) or blocks[i + 1][0] not in ("json", "text"):
                 raise AssertionError(f"docs/tutorial.md line {line}: a ```sh block must be followed by its output (```json or ```text)")

@@ -543,7 +543,9 @@
       case 'login':
         return capitalize(subject) + ' signed in';
       case 'login_failed':
-        return 'Failed sign-in (wrong password) from ' + e.deviceName;
+        // Failures from one address within an hour are one event with a count.
+        return (e.count > 1 ? capitalize(plural(e.count, 'failed sign-in', 'failed sign-ins')) : 'Failed sign-in') +
+          ' (wrong password) from ' + e.deviceName;
       case 'logout':
         return capitalize(subject) + ' signed out';
       case 'session_revoked':
@@ -576,6 +578,11 @@
     // When, from which device, from which address; the dots come from the stylesheet.
     var meta = el('div', 'event-meta');
     meta.appendChild(timeElement(e.at, 'absolute'));
+    if (e.type === 'login_failed' && e.count > 1 && e.lastAt) {
+      var last = el('span', 'event-last', 'last ');
+      last.appendChild(timeElement(e.lastAt, 'absolute'));
+      meta.appendChild(last);
+    }
     meta.appendChild(el('span', 'event-device', e.deviceName));
     meta.appendChild(el('span', 'event-ip', e.ip));
     item.appendChild(title);
