@@ -225,7 +225,7 @@ def test_revoke_a_session_from_another_device(devices, account):
 
     # EX2: revoke the laptop from the phone; the list follows without a reload.
     phone.page.get_by_role("button", name="Revoke Firefox on Windows").click()
-    expect(phone.flash()).to_have_text("Session revoked.")
+    expect(phone.flash()).to_have_text("Signed out Firefox on Windows: that device has to sign in again.")
     expect(phone.rows()).to_have_count(1)
     expect(phone.row("Firefox on Windows")).to_have_count(0)
 
@@ -356,6 +356,21 @@ def test_rename_a_session_in_place(devices, account):
     expect(row.locator(".session-title .device-name")).to_have_text("Firefox on Windows")
 
 
+def test_log_tells_the_name_a_rename_gave(devices, account):
+    owner = devices(CHROME_MAC)
+    owner.sign_in(account)
+    page = owner.page
+    for name in ("Desk", "Office desk"):
+        page.get_by_role("button", name=re.compile("^Rename ")).click()
+        page.get_by_label("Session name").fill(name)
+        page.get_by_role("button", name="Save").click()
+        expect(owner.flash()).to_have_text(f"Renamed to “{name}”.")
+    owner.tab("Security log")
+    # The newest rename gave the name the list shows; the older one is said to be superseded.
+    expect(owner.events().nth(0)).to_contain_text("Chrome on macOS was renamed to “Office desk”")
+    expect(owner.events().nth(1)).to_contain_text("Chrome on macOS was renamed (renamed again since)")
+
+
 def test_name_with_markup_is_shown_as_text_in_the_list_and_the_log(devices, account):
     owner = devices(CHROME_MAC)
     owner.sign_in(account)
@@ -366,10 +381,10 @@ def test_name_with_markup_is_shown_as_text_in_the_list_and_the_log(devices, acco
     expect(owner.flash()).to_have_text(f"Renamed to “{HOSTILE_NAME}”.")
     expect(owner.row("Chrome on macOS").locator(".session-name")).to_have_text(HOSTILE_NAME)
     owner.tab("Security log")
-    expect(owner.events().first).to_contain_text(f"{HOSTILE_NAME} was renamed")
+    expect(owner.events().first).to_contain_text(f"Chrome on macOS was renamed to “{HOSTILE_NAME}”")
     expect(owner.events().last).to_contain_text(f"{HOSTILE_NAME} signed in")
     page.reload()
-    expect(owner.events().first).to_contain_text(f"{HOSTILE_NAME} was renamed")
+    expect(owner.events().first).to_contain_text(f"Chrome on macOS was renamed to “{HOSTILE_NAME}”")
     # Text, not markup: no element came out of the name, so nothing ran.
     assert page.locator("img").count() == 0
 
@@ -393,7 +408,7 @@ def test_security_log_tells_who_did_what_and_pages_back(devices, account, base_u
     assert wrong.status_code == 401
     phone.page.reload()
     phone.page.get_by_role("button", name="Revoke Chrome on Android").click()
-    expect(phone.flash()).to_have_text("Session revoked.")
+    expect(phone.flash()).to_have_text("Signed out Chrome on Android: that device has to sign in again.")
 
     phone.tab("Security log")
     events = phone.events()
@@ -549,7 +564,7 @@ def test_revoked_device_says_why_without_a_reload(devices, account):
     laptop.sign_in(account)
     phone.sign_in(account)
     phone.page.get_by_role("button", name="Revoke Firefox on Windows").click()
-    expect(phone.flash()).to_have_text("Session revoked.")
+    expect(phone.flash()).to_have_text("Signed out Firefox on Windows: that device has to sign in again.")
     # Any request of the laptop's page finds out, here a rename.
     laptop.page.get_by_role("button", name="Rename Firefox on Windows").click()
     laptop.page.get_by_label("Session name").fill("Mine")
