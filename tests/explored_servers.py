@@ -38,7 +38,7 @@ class Explored:
 
 
 def _apps(db_path: str, count: int) -> list[Any]:
-    config = Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL})
+    config = Config(db=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL})
     return [create_app(config) for _ in range(count)]
 
 
