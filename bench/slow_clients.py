@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Normal-request latency while slow clients hold connections (issue 8 point 3).
+"""Normal-request latency while slow clients hold connections.
 
     .venv/bin/python bench/slow_clients.py                 # 32 slow clients, default layout (2 workers x 2 threads)
     .venv/bin/python bench/slow_clients.py --slow 64 --seconds 8

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How long one Ctrl-C, or one SIGTERM to the main process, takes to stop every process (issue 8 point 8).
+"""How long one Ctrl-C, or one SIGTERM to the main process, takes to stop every process.
 
     .venv/bin/python bench/stop_times.py              # 20 tries of each, 2 workers
     .venv/bin/python bench/stop_times.py --tries 50

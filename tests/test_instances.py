@@ -1,4 +1,4 @@
-"""Several `run_server.py` instances on one PostgreSQL database behave as one server (issue 10).
+"""Several `run_server.py` instances on one PostgreSQL database behave as one server.
 
 Three instances (A, B, C), one granian worker each, share one database and
 nothing else; every check goes over HTTP as a browser behind a load

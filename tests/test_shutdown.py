@@ -3,7 +3,7 @@
 A terminal's Ctrl-C sends SIGINT to the whole foreground process group:
 the main process and its workers at once. A service manager sends SIGTERM
 to the main process only. Both are tried 20 times with two workers, the
-layout where a worker used to outlive the main process (issue 8). The
+layout where a worker used to outlive the main process. The
 bound is generous ("gone within N seconds"); bench/stop_times.py prints
 the measured stop times.
 """

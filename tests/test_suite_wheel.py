@@ -1,4 +1,4 @@
-"""The suite installs alone (issue 9 point 8): its wheel, in a fresh virtual environment, checks the Node server.
+"""The suite installs alone: its wheel, in a fresh virtual environment, checks the Node server.
 
 The suite is its own distribution, `sessions-conformance` (conformance/pyproject.toml):
 an implementer who only wants to check their server gets pytest, requests and
