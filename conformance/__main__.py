@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance.options import ENV_BASE_URL, OPTIONS
+from conformance.options import ENV_BASE_URL, OPTIONS, base_urls
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -81,7 +81,10 @@ def pytest_arguments(namespace: argparse.Namespace, extra: list[str]) -> list[st
     for flags, kwargs in OPTIONS:
         flag = flags[0]
         value = getattr(namespace, flag.lstrip("-").replace("-", "_"))
-        if kwargs.get("action") == "append":
+        if flag == "--base-url":
+            for url in base_urls(namespace):
+                args += [flag, url]
+        elif kwargs.get("action") == "append":
             for item in value:
                 args += [flag, item]
         elif kwargs.get("action") == "store_true":

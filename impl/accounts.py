@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials, NotAuthenticated
+from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials
 from .passwords import PasswordHasher
 from .sessions import LOGIN_FAILED, PASSWORD_CHANGED, Client, Session, SessionManager, new_token
 from .store import Store
@@ -162,6 +162,7 @@ class Accounts:
         attempt: HARD-THROTTLE); then one store transaction sets the new hash,
         ends every other session and moves this one to a new token, so there
         is no moment when the new password works and an old session still does.
+        Raises CallerGone when the session was ended meanwhile.
         """
         validate_password(new_password, "newPassword")
         key = self.throttle.attempt(email_key(current.email), client.ip)
@@ -178,6 +179,4 @@ class Accounts:
             self.sessions.cutoffs(),
             self.sessions.event(PASSWORD_CHANGED, client),
         )
-        if revoked is None:
-            raise NotAuthenticated(reason=self.sessions.why_ended(current.token_hash))
         return token, revoked

@@ -11,14 +11,24 @@ more threads only raise the number of slow clients it takes.
 Here the body is awaited on the worker's event loop, where a slow client
 costs a coroutine, not a thread, and only a complete request is handed to
 the thread pool that runs the (synchronous) Bottle app. A GET or HEAD with
-no body is complete when its headers are: it runs on the loop itself, with
-no hand-off to a thread, which on this 2-core machine served 45% more
-GET /me a second (14,600 -> 21,500 on SQLite, 6,200 -> 8,300 on
-PostgreSQL, wrk -c16). Nothing a client sends can make it wait: its only
-waits are the store's own, a read, or the once-a-minute touch of a
-session's last activity, which is best effort and bounded by the busy
-timeout. Requests with a body (a login's scrypt among them) and every other
-method still run in the pool, so they never hold the loop. A body not complete
+no body is complete when its headers are: on SQLite (`inline_reads`) it runs
+on the loop itself, with no hand-off to a thread, which on this 2-core
+machine served 45% more GET /me a second (14,600 -> 21,500, wrk -c16).
+Nothing a client sends can make it wait: its only waits are a read of a
+local file, or the once-a-minute touch of a session's last activity, which
+is best effort and bounded by the busy timeout. On PostgreSQL a read is a
+round trip to another server, which may stall (a failover, a frozen
+host): there every request that may touch the store runs in the pool, so
+that a stalled database never stalls the loop, and with it every
+connection of the worker (health checks and slow-body deadlines
+included). Only the paths in `inline_paths`, which never touch the store
+(/healthz), run on the loop on every backend.
+
+A request run in the pool has `store_timeout` seconds, from the moment its
+body is complete, to be answered: past that the client gets 503 with
+Retry-After, as for any other store fault, while the pool thread finishes
+whatever the database lets it finish (its late outcome is logged, not
+sent). A queued request whose time ran out is never started. A body not complete
 within `body_timeout` seconds of the headers gets 408; a body over the
 size limit is not read past the limit and gets the app's own 413. Both
 answers carry `Connection: close`, since the rest of the body is still on
@@ -34,11 +44,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
+log = logging.getLogger("impl.bridge")
+# As the access log quotes a path: a decoded %0A must not forge a log line.
+_SAFE_PATH = "/:@!$&'()*+,;=-._~"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _BASE_ENVIRON = {
@@ -81,8 +96,16 @@ class WsgiBridge:
         body_timeout: float,
         max_body_bytes: int,
         extra_headers: Iterable[tuple[str, str]] = (),
+        inline_reads: bool = True,
+        inline_paths: Iterable[str] = (),
+        store_timeout: float = 10.0,
+        metrics: Any = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
+        self.inline_methods = _INLINE_METHODS if inline_reads else frozenset()
+        self.inline_paths = frozenset(inline_paths)
+        self.store_timeout = store_timeout
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         # Headers for the answers written here rather than by the app (408).
@@ -120,12 +143,23 @@ class WsgiBridge:
             except BodyTooLarge as exc:
                 body, complete = exc.head, False
         environ = self._environ(scope, body)
-        if not has_body and scope.method in _INLINE_METHODS:
+        if not has_body and (scope.method in self.inline_methods or scope.path in self.inline_paths):
             # Complete already, and quick: see the module's docstring.
             status, response_headers, payload = self._call(environ)
         else:
             loop = asyncio.get_running_loop()
-            status, response_headers, payload = await loop.run_in_executor(self.pool, self._call, environ)
+            try:
+                status, response_headers, payload = await asyncio.wait_for(
+                    loop.run_in_executor(self.pool, self._call, environ), self.store_timeout
+                )
+            except TimeoutError:
+                log.warning("%s %s: no answer within %g s; answered 503", scope.method,
+                            quote(scope.path, safe=_SAFE_PATH), self.store_timeout)
+                self._refuse(proto, 503, "The service is temporarily unavailable. Try again shortly.",
+                             close=False, retry_after=5)
+                if self.metrics is not None:
+                    self.metrics.store_fault("StoreTimeout")
+                return
         if not complete:
             response_headers.append(("Connection", "close"))
         proto.response_bytes(status, response_headers, payload)
@@ -159,9 +193,13 @@ class WsgiBridge:
                 close()
         return answer["status"], answer["headers"], payload
 
-    def _refuse(self, proto: Any, status: int, message: str) -> None:
+    def _refuse(self, proto: Any, status: int, message: str, *, close: bool = True, retry_after: int = 0) -> None:
         body = json.dumps({"error": message}, separators=(",", ":")).encode()
-        headers = [("Content-Type", "application/json"), *self.extra_headers, ("Connection", "close")]
+        headers = [("Content-Type", "application/json"), *self.extra_headers]
+        if retry_after:
+            headers.append(("Retry-After", str(retry_after)))
+        if close:
+            headers.append(("Connection", "close"))
         proto.response_bytes(status, headers, body)
 
     @staticmethod

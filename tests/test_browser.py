@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -498,6 +499,63 @@ def test_change_password_signs_out_the_others_and_they_say_why(devices, account)
     expect(phone.events().nth(3).locator(".event-text")).to_have_text(
         "Firefox on Windows changed the password and signed out 2 other sessions"
     )
+
+
+def test_sign_in_and_sign_out_everywhere_else_wins_against_a_thief(devices, account, base_url):
+    """EXT-RECOVER by clicks: with the box checked, the sign-in ends every other session, a looping thief's too."""
+    phone = devices(SAFARI_IPHONE)
+    phone.sign_in(account)
+    # The thief holds only a copy of a cookie, and loops on revoke-all with it.
+    thief = requests.Session()
+    assert thief.post(f"{base_url}/login", json={"email": account, "password": PASSWORD}, timeout=10).status_code == 200
+    answers: list[int] = []
+
+    def loop() -> None:
+        while len(answers) < 2000:
+            answers.append(thief.post(f"{base_url}/me/sessions/revoke-all", timeout=10).status_code)
+            if answers[-1] == 401:
+                return
+
+    looper = threading.Thread(target=loop, daemon=True)
+    looper.start()
+    deadline = time.monotonic() + 10
+    while not answers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert answers and answers[0] == 200, f"the thief's loop is not running: {answers}"
+    laptop = devices(FIREFOX_WIN)
+    laptop.open()
+    page = laptop.page
+    box = page.get_by_label("Sign out everywhere else")
+    expect(box).not_to_be_checked()
+    # Not offered when creating an account: a new one has no other session.
+    page.get_by_role("button", name="Create an account").click()
+    expect(box).to_be_hidden()
+    page.locator("#auth-switch").click()
+    expect(box).to_be_visible()
+    page.get_by_label("Email address").fill(account)
+    page.get_by_label("Password").fill(PASSWORD)
+    box.check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    # The thief's loop had already ended the phone: the thief's session is the one other.
+    expect(laptop.flash()).to_have_text("Signed in. 1 other session was signed out.")
+    looper.join(timeout=20)
+    assert answers and answers[-1] == 401, f"the thief's loop was not stopped: {answers[-5:]}"
+    # This device alone, for good: the thief's loop did not end it.
+    expect(laptop.rows()).to_have_count(1)
+    page.reload()
+    expect(laptop.rows()).to_have_count(1)
+    expect(laptop.row("Firefox on Windows").locator(".badge")).to_have_text("This device")
+    assert thief.get(f"{base_url}/me", timeout=10).status_code == 401
+    phone.page.reload()
+    expect(phone.flash()).to_have_text(REVOKED_MESSAGE)
+    phone.expect_signed_out()
+    # The log says what happened, and the box is not left checked for next time.
+    laptop.tab("Security log")
+    expect(laptop.events().first.locator(".event-text")).to_have_text("Firefox on Windows signed out 1 other session")
+    expect(laptop.events().nth(1).locator(".event-text")).to_have_text("Firefox on Windows signed in")
+    page.get_by_role("button", name="Log out").click()
+    laptop.expect_signed_out()
+    expect(box).not_to_be_checked()
 
 
 def test_revoked_device_says_why_without_a_reload(devices, account):

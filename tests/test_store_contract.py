@@ -18,7 +18,7 @@ from impl.errors import TooManyAttempts
 from impl.passwords import PasswordHasher
 from impl.sessions import Client, SessionManager, hash_token, new_token
 from impl.throttle import Throttle
-from impl.store import Cutoffs, Event, Outcome, Store, open_store
+from impl.store import CallerGone, Cutoffs, Event, Outcome, Store, open_store
 from impl.store.base import EXPIRED, LOGGED_OUT, PASSWORD_CHANGED, REVOKED
 
 from .conftest import CHROME_MAC
@@ -250,7 +250,8 @@ def test_revoke_all_from_a_session_already_retired_does_nothing(manager):
     session_a, session_b = manager.authenticate(a), manager.authenticate(b)
     assert manager.revoke_others(session_a, HERE) == 2
     # b was authenticated before a's revoke-all committed; its own must not act.
-    assert manager.revoke_others(session_b, HERE) is None
+    with pytest.raises(CallerGone):
+        manager.revoke_others(session_b, HERE)
     assert manager.authenticate(a) is not None
     assert manager.authenticate(b) is None and manager.authenticate(c) is None
 
@@ -259,8 +260,10 @@ def test_revoke_and_rename_from_an_ended_caller_are_refused(manager):
     a, b = login(manager), login(manager)
     session_a, session_b = manager.authenticate(a), manager.authenticate(b)
     manager.end(b, HERE)
-    assert manager.revoke(session_b, session_a.id, HERE) is Outcome.CALLER_GONE
-    assert manager.rename(session_b, session_a.id, "x", HERE) == (Outcome.CALLER_GONE, None)
+    with pytest.raises(CallerGone):
+        manager.revoke(session_b, session_a.id, HERE)
+    with pytest.raises(CallerGone):
+        manager.rename(session_b, session_a.id, "x", HERE)
     assert manager.authenticate(a) is not None
 
 
@@ -275,7 +278,10 @@ def test_of_two_concurrent_revoke_alls_exactly_one_wins(manager, database, confi
 
         def race(i: int) -> None:
             barrier.wait()
-            results[i] = handles[i].revoke_others(sessions[i], HERE)
+            try:
+                results[i] = handles[i].revoke_others(sessions[i], HERE)
+            except CallerGone:
+                results[i] = None  # refused: the other one retired this caller first
 
         threads = [threading.Thread(target=race, args=(i,)) for i in range(2)]
         for t in threads:
@@ -328,7 +334,8 @@ def test_password_change_moves_the_caller_to_a_new_token_and_ends_the_rest(manag
     assert moved is not None and moved.id == me.id  # same public id, new token
     assert manager.authenticate(bob) is not None
     # The old token cannot change it again: exactly one change wins.
-    assert store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event) is None
+    with pytest.raises(CallerGone):
+        store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event)
 
 
 def test_a_login_whose_checked_password_hash_changed_writes_no_session(manager, store):
@@ -387,11 +394,11 @@ def test_a_login_past_the_limit_ends_the_least_recently_active_session(store, da
 def test_rename_names_only_the_users_own_live_session(manager):
     me = manager.authenticate(login(manager))
     bob = manager.authenticate(login(manager, "u2"))
-    outcome, listed = manager.rename(me, me.id, "Work laptop", HERE)
-    assert outcome is Outcome.DONE and listed.name == "Work laptop" and listed.device_name == "Chrome on macOS"
-    assert manager.rename(bob, me.id, "mine now", HERE) == (Outcome.NOT_FOUND, None)
+    listed = manager.rename(me, me.id, "Work laptop", HERE)
+    assert listed.name == "Work laptop" and listed.device_name == "Chrome on macOS"
+    assert manager.rename(bob, me.id, "mine now", HERE) is None
     assert [s.name for s in manager.list_for_user("u1")] == ["Work laptop"]
-    assert manager.rename(me, me.id, None, HERE)[1].name is None
+    assert manager.rename(me, me.id, None, HERE).name is None
 
 
 def test_events_are_the_users_own_newest_first_and_page_by_id(manager, store):
@@ -420,7 +427,8 @@ def test_ending_actions_write_their_event_in_the_same_step(manager, store):
         ("session_revoked", other_id, me.id, None),
     ]
     # An ending refused (caller gone) writes nothing.
-    assert manager.revoke_others(me, HERE) is None
+    with pytest.raises(CallerGone):
+        manager.revoke_others(me, HERE)
     assert len(store.list_events("u1", 50, None)) == len(types)
 
 

@@ -198,6 +198,9 @@
     $('auth-switch').textContent = signUp ? 'Sign in' : 'Create an account';
     $('password').autocomplete = signUp ? 'new-password' : 'current-password';
     $('password-hint').hidden = !signUp;
+    // A new account has no other session to end.
+    $('end-others-row').hidden = signUp;
+    if (signUp) $('end-others').checked = false;
   }
 
   // ---- tabs --------------------------------------------------------------
@@ -414,14 +417,26 @@
     event.preventDefault();
     var credentials = { email: $('email').value, password: $('password').value };
     var created = false;
+    // EXT-RECOVER: the login itself ends the other sessions, in the same
+    // step; a sign-in followed by "sign out of all other sessions" could
+    // lose to someone looping on that button with a stolen cookie.
+    var endOthers = !signingUp && $('end-others').checked;
+    var login = endOthers
+      ? { email: credentials.email, password: credentials.password, endOtherSessions: true }
+      : credentials;
     act(function () {
       // The API's signup does not log in; the page does both for a person.
       var first = signingUp
         ? api('POST', '/signup', credentials).then(function () { created = true; signingUp = false; })
         : Promise.resolve();
-      return first.then(function () { return api('POST', '/login', credentials); }).then(function () {
+      return first.then(function () { return api('POST', '/login', login); }).then(function (answer) {
         $('password').value = '';
-        return created ? 'Account created. You are signed in.' : null;
+        $('end-others').checked = false;
+        if (created) return 'Account created. You are signed in.';
+        if (!endOthers) return null;
+        var n = answer && typeof answer.revoked === 'number' ? answer.revoked : null;
+        if (n === null) return 'Signed in. Every other session was signed out.';
+        return 'Signed in. ' + n + (n === 1 ? ' other session was' : ' other sessions were') + ' signed out.';
       });
     });
   }
