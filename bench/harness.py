@@ -20,8 +20,6 @@ from typing import Any
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 RUN_SERVER = os.path.join(ROOT, "run_server.py")
 WRK_LUA = os.path.join(BENCH, "wrk.lua")

@@ -29,10 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(BENCH), BENCH]
-
-import seed  # noqa: E402
+import seed
 
 
 def environ_for(path: str, token: str | None) -> dict[str, Any]:
@@ -97,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from impl import create_app
-    from impl.accesslog import AccessLog
     from impl.app import json_body
     from impl.sessions import Session, hash_token, is_well_formed_token
     from impl.store import SessionRow
@@ -136,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     manager = app.services.sessions
     store = app.services.store
-    cutoffs = manager._cutoffs(manager._now_ms())
+    cutoffs = manager.cutoffs(manager.now_ms())
     token_hash = hash_token(token)
     row = store.find_session(token_hash, cutoffs)
     env = environ_for(args.path, token)
@@ -155,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         ("    session_cookie(environ)", per_call_us(lambda: session_cookie(env), n)),
         ("    is_well_formed_token (regex)", per_call_us(lambda: is_well_formed_token(token), n)),
         ("    hash_token (sha256)", per_call_us(lambda: hash_token(token), n)),
-        ("    manager._cutoffs(now)", per_call_us(lambda: manager._cutoffs(manager._now_ms()), n)),
+        ("    manager.cutoffs(now)", per_call_us(lambda: manager.cutoffs(manager.now_ms()), n)),
         ("    store.find_session (SQLite: cursor, PK read + join)", per_call_us(
             lambda: store.find_session(token_hash, cutoffs), n)),
-        ("      of which store._conn() (thread-local lookup)", per_call_us(store._conn, n)),
         ("    Session.from_row", per_call_us(lambda: Session.from_row(SessionRow(*row), token_hash), n)),
         ("  json_body({id, email})", per_call_us(lambda: json_body({"id": row.user_id, "email": row.email}), n)),
     ]

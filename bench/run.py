@@ -26,12 +26,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-if BENCH not in sys.path:
-    sys.path.insert(0, BENCH)
-
-import seed  # noqa: E402
-from harness import (  # noqa: E402
+import seed
+from harness import (
     PASSWORD,
     ROOT,
     GranianApp,
@@ -51,7 +47,9 @@ from harness import (  # noqa: E402
     server_defaults,
     wrk_version,
 )
-from report import Results, report_layouts, report_main  # noqa: E402
+from report import Results, report_layouts, report_main
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
 
 RESULTS = os.path.join(BENCH, "results")
 

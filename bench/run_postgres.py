@@ -45,17 +45,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import seed
+from harness import ROOT, Load, Scenario, Server, check_me, find_wrk, log, request, server_defaults
+from seed_postgres import PostgresSeeder
+
+# The tests' throwaway PostgreSQL server: tests/ is not an installed package,
+# so the checkout's root has to be on the path for this one import.
+sys.path.insert(0, ROOT)
+from tests import postgres  # noqa: E402
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(BENCH)
-for path in (BENCH, ROOT):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-import seed  # noqa: E402
-from harness import Load, Scenario, Server, check_me, find_wrk, log, request, server_defaults  # noqa: E402
-from seed_postgres import PostgresSeeder  # noqa: E402
-
-from tests import postgres  # noqa: E402  (the tests' throwaway server)
 
 RESULTS = os.path.join(BENCH, "results")
 

@@ -16,16 +16,11 @@ import hashlib
 import os
 import random
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from impl import devices  # noqa: E402  (the bench may import impl; the conformance suite may not)
-from impl.store.sqlite import SqliteStore  # noqa: E402
+from impl import devices  # the bench may import impl; the conformance suite may not
+from impl.store.sqlite import SqliteStore
 
 # Real browsers' User-Agents: each row gets one, and the device name the server would give it.
 USER_AGENTS = (

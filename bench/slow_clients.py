@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Normal-request latency while slow clients hold connections (issue 8 point 3).
+"""Normal-request latency while slow clients hold connections.
 
     .venv/bin/python bench/slow_clients.py                 # 32 slow clients, default layout (2 workers x 2 threads)
     .venv/bin/python bench/slow_clients.py --slow 64 --seconds 8
@@ -20,7 +20,6 @@ import argparse
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,20 +28,23 @@ from pathlib import Path
 
 import requests
 
+from conformance.server_process import ServerProcess, ServerStartError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(workdir: str, extra: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
+def start_server(workdir: str, extra: list[str]) -> ServerProcess:
+    """Start run_server.py on a free port; return it started (its URL in .url)."""
+    server = ServerProcess(
         [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", f"{workdir}/s.db",
          "--scrypt-n", "1024", "--no-access-log", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, line.strip().removeprefix("listening on ")
+        name="run_server.py", env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=f"{workdir}/stderr.log",
+    )  # fmt: skip
+    try:
+        server.start()
+    except ServerStartError as exc:
+        raise SystemExit(str(exc)) from None
+    return server
 
 
 def open_slow_clients(host: str, port: int, count: int, stop: threading.Event) -> list[socket.socket]:
@@ -102,7 +104,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir:
-        proc, url = start_server(workdir, ["--workers", str(args.workers), "--threads", str(args.threads)])
+        server = start_server(workdir, ["--workers", str(args.workers), "--threads", str(args.threads)])
+        url = server.url
         stop = threading.Event()
         socks: list[socket.socket] = []
         try:
@@ -124,8 +127,7 @@ def main() -> None:
             stop.set()
             for sock in socks:
                 sock.close()
-            proc.terminate()
-            proc.wait(timeout=15)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How long one Ctrl-C, or one SIGTERM to the main process, takes to stop every process (issue 8 point 8).
+"""How long one Ctrl-C, or one SIGTERM to the main process, takes to stop every process.
 
     .venv/bin/python bench/stop_times.py              # 20 tries of each, 2 workers
     .venv/bin/python bench/stop_times.py --tries 50
@@ -19,11 +19,12 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from conformance.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND = 15.0
@@ -43,15 +44,14 @@ def group_alive(pgid: int) -> bool:
 
 def one_try(workdir: str, how: str, workers: int) -> float:
     log = Path(workdir) / "stderr.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", f"{workdir}/s.db",
-             "--scrypt-n", "1024", "--no-access-log", "--workers", str(workers)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            start_new_session=True,
-        )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().startswith("listening on ")
+    server = ServerProcess(
+        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", f"{workdir}/s.db",
+         "--scrypt-n", "1024", "--no-access-log", "--workers", str(workers)],
+        name="run_server.py", env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=log, new_session=True,
+    )  # fmt: skip
+    server.start()
+    proc = server.process
+    assert proc is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(re.findall(r"Started worker-\d+ runtime", log.read_text())) < workers:
         time.sleep(0.05)
@@ -67,8 +67,7 @@ def one_try(workdir: str, how: str, workers: int) -> float:
     if group_alive(proc.pid):
         os.killpg(proc.pid, signal.SIGKILL)
         elapsed = float("inf")
-    proc.wait()
-    proc.stdout.close()
+    server.stop()  # the leader has exited: this only releases its pipes
     return elapsed
 
 

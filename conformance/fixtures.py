@@ -1,4 +1,4 @@
-"""The fixtures the checks use: the target, devices, users and logins, the level; registered by conformance/plugin.py."""
+"""The fixtures the checks use: the target, devices, users and logins (factories.py), the level; registered by plugin.py."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conformance import diagnoses, expect
-from conformance.client import AGENTS, Agent, Device, Target, User, random_email, random_password
+from conformance import diagnoses, factories
+from conformance.client import AGENTS, Agent, Target
 from conformance.state import STATE, is_check, rule_of, state_of
 
 
@@ -42,16 +42,9 @@ def _exchange_log(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def new_device(target: Target) -> Iterator[Any]:
     """Return a factory of fresh, logged-out devices: new_device(agent=None, label=None)."""
-    devices: list[Device] = []
-
-    def make(agent: Agent | str | None = None, label: str | None = None) -> Device:
-        device = Device(target, agent, label)
-        devices.append(device)
-        return device
-
-    yield make
-    for device in devices:
-        device.close()
+    devices = factories.Devices(target)
+    yield devices
+    devices.close()
 
 
 @pytest.fixture
@@ -74,52 +67,13 @@ def own_accounts(target: Target) -> None:
 @pytest.fixture
 def new_user(target: Target, new_device: Any) -> Any:
     """Return a factory of users: new_user() signs up a random account, or hands out a --user account."""
-    handed_out = 0
-
-    def make() -> User:
-        nonlocal handed_out
-        if target.users:
-            if handed_out >= len(target.users):
-                pytest.skip(f"this check needs {handed_out + 1} accounts: give --user EMAIL:PASSWORD once more")
-            email, password = target.users[handed_out]
-            handed_out += 1
-            return _reset_account(target, new_device, email, password)
-        email, password = random_email(), random_password()
-        device = new_device(label="signup helper")
-        body = expect.ok_object(device.signup(email, password), 201, why="setting up a user for this check")
-        if "id" not in body:
-            raise AssertionError(f"POST /signup answered 201 without an \"id\": {body!r}")
-        return User(email, password, str(body["id"]))
-
-    return make
-
-
-def _reset_account(target: Target, new_device: Any, email: str, password: str) -> User:
-    """Log in to a shared --user account and end its other sessions, so each test starts clean."""
-    device = new_device(label="account reset")
-    response = device.login(email, password)
-    if response.status_code != 200 or device.token is None:
-        raise AssertionError(f"cannot log in to --user account {email}: POST /login answered {response.status_code}")
-    body = expect.ok_object(device.me())
-    device.revoke_all()
-    device.logout()
-    return User(email, password, str(body.get("id")))
+    return factories.user_maker(target, new_device)
 
 
 @pytest.fixture
 def login(new_device: Any) -> Any:
     """Return a factory of logged-in devices: login(user, agent=None, label=None)."""
-
-    def make(user: User, agent: Agent | str | None = None, label: str | None = None, **kwargs: Any) -> Device:
-        device = new_device(agent, label)
-        response = device.login(user.email, user.password, **kwargs)
-        expect.status(response, 200, why="logging in for this check")
-        if device.token is None:
-            cookie = device.target.cookie_name
-            raise AssertionError(f"POST /login answered 200 but set no usable `{cookie}` cookie")
-        return device
-
-    return make
+    return factories.login_maker(new_device)
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             action="store_true",
             default=False,
             help="check the reference server instead: the suite starts `python -m impl` on a free port with a "
-            "throw-away database and stops it afterwards; needs the reference installed (e.g. --start-reference)",
+            "throw-away database and stops it afterwards; needs the reference server installed beside the suite "
+            "(from a checkout of the repository: pip install -e .)",
         ),
     ),
     (
@@ -51,7 +52,7 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     ),
     (
         ("--list-rules",),
-        dict(action="store_true", default=False, help="print the rule table and exit (e.g. --list-rules)"),
+        dict(action="store_true", default=False, help="print the rule table and exit"),
     ),
     (
         ("--cookie-name",),
@@ -108,7 +109,7 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             action="store_true",
             default=False,
             help="the target is served over TLS (implied by an https:// base URL): the cookie must be Secure "
-            "and the target's origin is https:// (e.g. --https)",
+            "and the target's origin is https://",
         ),
     ),
     (
@@ -126,7 +127,7 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             action="store_true",
             default=False,
             help="fail the run (exit 1) when a rule that counts at this level was skipped or only partly checked, "
-            "e.g. HARD-IDLE without --idle-timeout (e.g. --require-complete)",
+            "e.g. HARD-IDLE without --idle-timeout",
         ),
     ),
     (

@@ -1,35 +1,32 @@
-"""Before the first check: reach the target, make sure it is this API, and learn its session cookie's name.
+"""Before any check: is the target there, is it this API, and what is its session cookie called.
 
-Each failure here stops the run with exit status 2 and one line (the plugin
-raises it as NotTheTarget's message): a target that is unreachable or that is
-something else entirely (a static file server, a wrong path prefix) would
-otherwise bury that one fact under hundreds of failed checks.
+The suite (plugin.py) and the lesson runner (lesson.py) both ask these
+questions first, so a wrong URL gets one line saying so instead of a page of
+failures.
 """
 
 from __future__ import annotations
 
 from conformance.client import Device, Target, TransportError, parse_set_cookie, random_email, random_password
 
+
+def cannot_check(target: Target) -> str:
+    """Return why the target cannot be checked ("" if it can): unreachable, or not answering like this API."""
+    device = Device(target, label="reachability check")
+    try:
+        device.get("/me", cookie=None)
+        not_the_api = _not_the_api(target, device)
+    except TransportError:
+        return f"cannot reach {target.base_url}/: {target.log.items[-1].error}"
+    finally:
+        device.close()
+    if not_the_api:
+        return f"{target.base_url} does not answer like the sessions API: {not_the_api}"
+    return ""
+
+
 # Statuses that say "no such endpoint here", whatever the server is.
 _NO_ENDPOINT = {404: "404 Not Found", 405: "405 Method Not Allowed", 501: "501 Not Implemented"}
-
-
-class NotTheTarget(Exception):
-    """The target cannot be checked: unreachable, or not this API; the message says which."""
-
-
-def check_reachable(target: Target) -> None:
-    """Raise NotTheTarget unless the target answers, and answers like the sessions API."""
-    probe = Device(target, label="reachability check")
-    try:
-        probe.get("/me", cookie=None)
-        not_the_api = _not_the_api(target, probe)
-    except TransportError:
-        raise NotTheTarget(f"cannot reach {target.base_url}/: {target.log.items[-1].error}") from None
-    finally:
-        probe.close()
-    if not_the_api:
-        raise NotTheTarget(f"{target.base_url} does not answer like the sessions API: {not_the_api}")
 
 
 def _not_the_api(target: Target, probe: Device) -> str:
@@ -53,8 +50,10 @@ def _not_the_api(target: Target, probe: Device) -> str:
     return ""
 
 
+
+
 def learn_cookie_name(target: Target) -> str:
-    """Log in once and take the session cookie's name from Set-Cookie; the target's current name if that fails."""
+    """Log in once and take the session cookie's name from Set-Cookie; `session` if that fails."""
     device = Device(target, label="cookie-name probe")
     try:
         if target.users:
@@ -86,3 +85,5 @@ def learn_cookie_name(target: Target) -> str:
         return target.cookie_name
     finally:
         device.close()
+
+

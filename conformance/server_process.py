@@ -79,6 +79,7 @@ class ServerProcess:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._stderr_file: IO[bytes] | None = None
         self._pumps: list[threading.Thread] = []
+        self._launched = 0.0
 
     @property
     def pid(self) -> int:
@@ -94,6 +95,11 @@ class ServerProcess:
 
     def start(self) -> str:
         """Start the server and return the URL of its `listening on` line; raise ServerStartError if none comes."""
+        self.launch()
+        return self.wait_listening()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (then wait_listening): to start several at once."""
         if self.stderr_path is not None:
             self._stderr_file = open(self.stderr_path, "wb")
         try:
@@ -114,15 +120,28 @@ class ServerProcess:
             self._pumps.append(threading.Thread(target=self._pump_stderr, daemon=True))
         for pump in self._pumps:
             pump.start()
-        deadline = time.monotonic() + self.start_timeout
+        self._launched = time.monotonic()
+
+    def wait_listening(self) -> str:
+        """Wait for the `listening on URL` line, under the start deadline; return the URL or raise ServerStartError."""
+        assert self.process is not None, "launch() first"
+        deadline = self._launched + self.start_timeout
         while True:
             line = self.next_line(max(0.0, deadline - time.monotonic()))
             if line is not None and line.startswith(LISTENING):
                 self.url = line[len(LISTENING) :].strip()
                 return self.url
             if line is None or time.monotonic() >= deadline:
+                if time.monotonic() < deadline:
+                    # Its output ended: it is exiting, or has closed stdout and lingers.
+                    try:
+                        self.process.wait(timeout=min(5.0, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        pass
                 if self.process.poll() is not None:
                     why = f"it exited with status {self.process.returncode} before listening"
+                elif line is None and time.monotonic() < deadline:
+                    why = f"it closed its stdout without a `{LISTENING.strip()}` line"
                 else:
                     why = f"it printed no `{LISTENING.strip()}` line within {self.start_timeout:g} s"
                 self.stop()

@@ -13,17 +13,18 @@ from typing import Any
 import bottle
 
 from . import devices, pages, routes
-from . import openapi
+from . import openapi, readiness
 from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
-from .errors import STATUS_MESSAGES, ApiError, Unavailable
+from .metrics import MeteredStore, Metrics
+from .errors import STATUS_MESSAGES, ApiError, NotAuthenticated, Unavailable
 from .passwords import PasswordHasher
 from .services import Services
 from .sessions import SessionManager
-from .store import StoreError, open_store
+from .store import CallerGone, StoreError, open_store
 from .throttle import Throttle
-from .web import declared_length, is_cross_site
+from .web import client_ip, declared_length, is_cross_site
 
 log = logging.getLogger("impl")
 
@@ -45,6 +46,9 @@ SECURITY_HEADERS = {
 _SECURITY_HEADERS = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items()]
 
 
+# Where a request's store fault is noted for the metrics.
+_STORE_FAULT = "sessions.store_fault"
+
 # One encoder, made once: json.dumps with any non-default argument builds a
 # new JSONEncoder on every call.
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -64,6 +68,7 @@ class JsonBottle(bottle.Bottle):
 
     services: Services
     access_log: AccessLog | None = None
+    metrics: Metrics | None = None
 
     def default_error_handler(self, res: bottle.HTTPError) -> str:
         if res.status_code >= 500:
@@ -94,8 +99,16 @@ class JsonBottle(bottle.Bottle):
         try:
             return super().wsgi(environ, finish)
         finally:
+            elapsed = time.perf_counter() - started
             if self.access_log is not None:
-                self.access_log.write(environ, status, time.perf_counter() - started)
+                self.access_log.write(environ, status, elapsed)
+            if self.metrics is not None:
+                route = environ.get("bottle.route")
+                self.metrics.request(route.rule if route else "unmatched", environ.get("REQUEST_METHOD", ""),
+                                     status, elapsed)
+                fault = environ.get(_STORE_FAULT)
+                if fault:
+                    self.metrics.store_fault(fault)
 
 
 def _error(exc: ApiError) -> str:
@@ -119,7 +132,14 @@ def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
             # The database, not the request, is at fault: say when to retry
             # (and never claim an action that did not commit).
             log.warning("%s %s: store unavailable: %s", bottle.request.method, bottle.request.path, exc)
+            bottle.request.environ[_STORE_FAULT] = type(exc).__name__
             return _error(Unavailable(retry_after=exc.retry_after))
+        except CallerGone as exc:
+            # The requester's own session was ended while this request was on
+            # its way (a concurrent revoke-all, logout or password change):
+            # nothing was done, and the answer is the 401 it would get now.
+            sessions = bottle.request.app.services.sessions
+            return _error(NotAuthenticated(reason=sessions.why_ended(exc.token_hash)))
         except ApiError as exc:
             return _error(exc)
         if isinstance(result, (dict, list)):
@@ -130,20 +150,42 @@ def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _logged_client(config: Config) -> Callable[[dict[str, Any]], str]:
+    """Return how the access log names a request's client: client_ip, remembered per peer and forwarded chain.
+
+    Parsing an address costs as much as the rest of a log line; the same
+    few peers (a proxy, a handful of clients) come back on every request.
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def named(peer: str, forwarded: str) -> str:
+        return client_ip({"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded}, config)
+
+    if not config.trusted_proxies:
+        return lambda environ: named(environ.get("REMOTE_ADDR") or "", "")
+    return lambda environ: named(environ.get("REMOTE_ADDR") or "", environ.get("HTTP_X_FORWARDED_FOR", ""))
+
+
 def create_app(
-    config: Config | Mapping[str, Any] | None = None, *, clock: Callable[[], float] = time.time
+    config: Config | Mapping[str, Any] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    metrics: Metrics | None = None,
 ) -> JsonBottle:
     """Build an independent app: its own store, settings and clock.
 
     `config` is a Config, a mapping of settings over the defaults, or None
     for the defaults. `clock` (seconds since the epoch) lets tests move time
-    instead of sleeping through timeouts.
+    instead of sleeping through timeouts. With `metrics`, requests, sessions
+    and store faults are counted (impl/metrics.py).
     """
     if config is None:
         config = Config()
     elif not isinstance(config, Config):
         config = Config.from_mapping(config)
     store = open_store(config.db)
+    if metrics is not None:
+        store = MeteredStore(store, metrics)
     hasher = PasswordHasher(config.scrypt_n, config.scrypt_r, config.scrypt_p)
     sessions = SessionManager(store, config, clock)
     services = Services(
@@ -158,7 +200,8 @@ def create_app(
     app.uninstall(bottle.JSONPlugin)  # json_api below encodes lists too
     app.services = services
     if config.access_log:
-        app.access_log = AccessLog()
+        app.access_log = AccessLog(client=_logged_client(config))
+    app.metrics = metrics
 
     @app.hook("before_request")
     def guard_request() -> None:
@@ -180,5 +223,6 @@ def create_app(
     routes.install(app, services)
     pages.install(app)
     openapi.install(app)
+    readiness.install(app, services)
     return app
 

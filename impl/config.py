@@ -146,6 +146,22 @@ class Config:
     # checkpoints the WAL (seconds); 0 disables it.
     purge_interval: float = setting(300, "seconds between deletions of expired sessions; 0 turns it off",
                                     check=lambda s: s >= 0, wants="must not be negative")  # fmt: skip
+    # Past it, a request run in a worker's pool gets 503 while its thread
+    # finishes (impl/bridge.py): a stalled database holds no client long.
+    store_timeout: float = setting(10, "seconds a request run in a worker's thread pool may take, its wait for the "
+                                   "database included; then it gets 503 with Retry-After", check=lambda s: s > 0,
+                                   wants="must be positive")  # fmt: skip
+    # A server whose workers never answer stops rather than stay up without
+    # serving (impl/sidecars.py).
+    start_timeout: float = setting(60, "seconds the workers have to answer their first request; then the server "
+                                   "stops with exit status 1", check=lambda s: s > 0,
+                                   wants="must be positive")  # fmt: skip
+    metrics_port: int | None = setting(None, "serve Prometheus metrics at http://HOST:PORT/metrics, a port of their "
+                                       "own (impl/metrics.py)", parse=lambda t: port_number(t) if t else None,
+                                       metavar="PORT", shown_default="off")  # fmt: skip
+    log_format: str = setting("text", "stderr lines as text (time, level, logger: message) or as one JSON object "
+                              "each", check=lambda f: f in ("text", "json"), wants="must be text or json",
+                              metavar="text|json")  # fmt: skip
     debug_server: bool = setting(False, "serve from this one process with the standard library's threaded "
                                  "server (for a debugger; slow, not for production)", env=None,
                                  negatable=False)  # fmt: skip
@@ -241,7 +257,9 @@ class Config:
             if s.env is None:
                 continue
             value = getattr(self, s.name)
-            if isinstance(value, bool):
+            if value is None:
+                env[s.env] = ""  # unset (a setting that is off, such as --metrics-port)
+            elif isinstance(value, bool):
                 env[s.env] = "1" if value else "0"
             elif isinstance(value, tuple):
                 env[s.env] = ",".join(str(item) for item in value)

@@ -31,7 +31,7 @@ def _unb64(text: str) -> bytes:
 class PasswordHasher:
     """Hash and verify passwords; the cost is (n, r, p) of scrypt.
 
-    Theory of operation (HARD-ENUM, issue 8 point 5): every call to
+    Theory of operation (HARD-ENUM): every call to
     `verify` takes the time of one derivation with the *current*
     parameters, whatever is stored, so that timing tells an attacker
     nothing about which emails have accounts:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import SETTINGS, Config, Setting, default_db_path
+from .logs import logging_config
+from .metrics import ENV_DIR as METRICS_DIR
+from .sidecars import join_other_threads, start_exporter, start_maintenance, start_probe
 # --db names a database server rather than a file: left to the store to open.
 from .store.base import describe_database, is_store_url
 
@@ -24,25 +29,6 @@ METAVARS = {"float": "SECONDS", "int": "N"}
 # Seconds a worker has to finish its requests once told to stop.
 STOP_GRACE_SECONDS = 3
 
-# Logs go to stderr so that stdout carries only the lines tools read:
-# "listening on http://HOST:PORT" first, then where the data lives.
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "access": {"format": "%(asctime)s %(message)s"},
-    },
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
-        "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stderr"},
-    },
-    "loggers": {
-        "_granian": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
-        "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
-        "impl": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-    },
-}
 
 
 def database_path_problem(path: str, *, is_default: bool) -> str | None:
@@ -138,14 +124,25 @@ def rsgi_app_from_env() -> Any:
     """Build what each granian worker serves: the WSGI app behind the body-reading bridge."""
     from .app import SECURITY_HEADERS, create_app
     from .bridge import WsgiBridge
+    from .metrics import from_env as metrics_from_env
 
     config = Config.from_env()
+    metrics = metrics_from_env()
+    app = create_app(config, metrics=metrics)
+    if app.access_log is not None:
+        app.access_log.json_lines = config.log_format == "json"
     return WsgiBridge(
-        create_app(config),
+        app,
+        metrics=metrics,
         threads=config.threads,
         body_timeout=config.body_timeout,
         max_body_bytes=config.max_body_bytes,
         extra_headers=SECURITY_HEADERS.items(),
+        # A local SQLite read may run on the event loop; a PostgreSQL round
+        # trip never does (impl/bridge.py). /healthz touches no store.
+        inline_reads=not is_store_url(config.db),
+        inline_paths=("/healthz",),
+        store_timeout=config.store_timeout,
     )
 
 
@@ -178,34 +175,24 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def announce_when_ready(host: str, port: int, db: str, timeout: float = 60) -> None:
-    """Print the two stdout lines once the port accepts connections."""
-    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((probe_host, port), timeout=1).close()
-        except OSError:
-            time.sleep(0.05)
-            continue
-        print(f"listening on {url_for(host, port)}", flush=True)
-        print(f"data in {describe_database(db)}", flush=True)
-        return
-    log.error("server did not start listening on %s within %.0f s", url_for(host, port), timeout)
-
-
 def maintain(config: Config, stop: threading.Event) -> None:
     """Every purge interval, delete expired sessions and truncate the WAL.
 
-    Runs once, in the supervising process, not in every worker: one purge
-    is enough, and the hot path never pays for it. The first run comes one
+    Runs once, in a process of its own beside the workers (impl/sidecars.py
+    says why not a thread of the supervisor): one purge is enough, and the
+    hot path never pays for it. `stop` is anything with `wait(seconds)`
+    that answers True once it is time to end. The first run comes one
     interval after start-up, not during it: expired rows are never read
     anyway, and a start-up should not compete with a purge of a big table.
     """
+    from .metrics import MeteredStore, from_env as metrics_from_env
     from .sessions import SessionManager
     from .store import open_store
 
     store = open_store(config.db)
+    metrics = metrics_from_env()
+    if metrics is not None:
+        store = MeteredStore(store, metrics)
     manager = SessionManager(store, config)
     while not stop.wait(config.purge_interval):
         try:
@@ -238,7 +225,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     import logging.config
 
-    logging.config.dictConfig(LOGGING)
+    logging.config.dictConfig(logging_config(config.log_format))
     # Fail here, in one clear message, on an unusable database path, and
     # create the schema once before any worker races to.
     from .store import open_store
@@ -249,15 +236,33 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(f"cannot open database {describe_database(config.db)}: {exc}", file=sys.stderr)
         return 2
 
-    # Workers are fresh interpreters: they read the settings from here.
+    # Workers are forked from this process but read their settings from
+    # the environment, as the maintenance process (a fresh interpreter) does.
     os.environ.update(config.to_env())
 
-    stop = threading.Event()
+    # Nothing may run beside this thread once granian starts forking
+    # workers (impl/sidecars.py): the store opened above may have left a
+    # connection pool's threads ending.
+    running = join_other_threads(timeout=10)
+    if running:
+        print(f"cannot start: threads still running before the workers start: {', '.join(running)}",
+              file=sys.stderr)
+        return 2
+    metrics_dir = None
+    if config.metrics_port is not None:
+        problem = port_problem(host, config.metrics_port)
+        if problem:
+            print(f"cannot listen on {url_for(host, config.metrics_port)} (--metrics-port): {problem}",
+                  file=sys.stderr)
+            return 2
+        # Each worker's counts go to files here; the exporter adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="sessions-metrics-")
+        os.environ[METRICS_DIR] = metrics_dir
+        start_exporter(host, config.metrics_port)
     if config.purge_interval:
-        threading.Thread(target=maintain, args=(config, stop), name="maintenance", daemon=True).start()
-    threading.Thread(
-        target=announce_when_ready, args=(host, port, config.db), name="announce", daemon=True
-    ).start()
+        start_maintenance()
+    lines = [f"listening on {url_for(host, port)}", f"data in {describe_database(config.db)}"]
+    probe = start_probe(host, port, lines, config.start_timeout)
     try:
         if config.debug_server:
             _serve_debug(host, port)
@@ -266,8 +271,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
-    return 0
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    try:
+        gave_up = probe.wait(timeout=1) == 1
+    except subprocess.TimeoutExpired:
+        gave_up = False
+    # The probe gave up and stopped the server: say so with the exit code.
+    return 1 if gave_up else 0
 
 
 def _serve_granian(host: str, port: int, config: Config) -> None:
@@ -294,7 +305,7 @@ def _serve_granian(host: str, port: int, config: Config) -> None:
         websockets=False,
         # Requests are logged by the app itself (method, path, status, time).
         log_access=False,
-        log_dictconfig=LOGGING,
+        log_dictconfig=logging_config(config.log_format),
         # A crashed worker comes back instead of leaving a core idle.
         respawn_failed_workers=True,
         # A worker that has not stopped this long after SIGTERM is killed,
@@ -304,17 +315,6 @@ def _serve_granian(host: str, port: int, config: Config) -> None:
 
 
 def _serve_debug(host: str, port: int) -> None:
-    import socketserver
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+    from impl.threaded import make_threaded_server
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # the app logs requests itself
-            pass
-
-    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        # wsgiref's backlog of 5 overflows under load (connections refused): raise it.
-        request_queue_size = 128
-
-    server = make_server(host, port, app_from_env(), server_class=ThreadingServer, handler_class=QuietHandler)
-    server.serve_forever()
+    make_threaded_server(host, port, app_from_env()).serve_forever()

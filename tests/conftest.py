@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json as jsonlib
-import socketserver
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import setup_testing_defaults
 
 import pytest
 
 from impl import Config, create_app
+from impl.threaded import serving_in_thread
 
 from . import postgres
 
@@ -187,31 +186,11 @@ def logged_in(client_for, user) -> Callable[..., Client]:
     return build
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
     """Serve a WSGI app over real HTTP on a free port in a thread; return its base URL."""
-    servers = []
-
-    def start(wsgi_app: Any) -> str:
-        server = make_server("127.0.0.1", 0, wsgi_app, server_class=_ThreadingServer, handler_class=_QuietHandler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with contextlib.ExitStack() as servers:
+        yield lambda wsgi_app: servers.enter_context(serving_in_thread(wsgi_app))
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

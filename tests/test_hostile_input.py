@@ -35,7 +35,7 @@ def database(request, tmp_path) -> str:
 @pytest.fixture
 def make(database):
     def build(**settings: Any) -> Any:
-        return create_app({"db_path": database, **FAST, **settings}, clock=FakeClock())
+        return create_app({"db": database, **FAST, **settings}, clock=FakeClock())
 
     return build
 

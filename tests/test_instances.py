@@ -1,4 +1,4 @@
-"""Several `run_server.py` instances on one PostgreSQL database behave as one server (issue 10).
+"""Several `run_server.py` instances on one PostgreSQL database behave as one server.
 
 Three instances (A, B, C), one granian worker each, share one database and
 nothing else; every check goes over HTTP as a browser behind a load
@@ -30,7 +30,7 @@ import requests
 from conformance import rules
 
 from . import postgres
-from .servers import ROOT, TEST_ARGS
+from .servers import ROOT, run_server_process
 
 TRIALS = 40
 
@@ -38,40 +38,17 @@ TRIALS = 40
 @contextlib.contextmanager
 def instances(workdir: Path, database: str, count: int, args: tuple[str, ...] = ()) -> Iterator[list[str]]:
     """Start `count` run_server.py processes on one database, all at once; yield their base URLs."""
-    procs = []
-    logs = []
-    try:
-        for i in range(count):
-            log = open(workdir / f"instance-{i}.log", "w")
-            logs.append(log)
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(ROOT / "run_server.py"), *args, *TEST_ARGS,
-                     "--port", "0", "--db", database, "--workers", "1"],
-                    stdout=subprocess.PIPE, stderr=log, text=True, cwd=workdir,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )  # fmt: skip
-            )
-        urls = []
-        for i, proc in enumerate(procs):
-            first = proc.stdout.readline().strip() if proc.stdout else ""
-            if not first.startswith("listening on http://"):
-                raise AssertionError(f"instance {i} said {first!r}: {(workdir / f'instance-{i}.log').read_text()[-2000:]}")
-            urls.append(first.removeprefix("listening on "))
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
-        for log in logs:
-            log.close()
+    with contextlib.ExitStack() as running:
+        servers = [
+            run_server_process(workdir, [*args, "--db", database], log=f"instance-{i}.log") for i in range(count)
+        ]
+        for i, server in enumerate(servers):
+            running.callback(server.stop)
+            server.name = f"instance {i}"
+        # All started before any is waited for: they race for the schema, as a deployment's would.
+        for server in servers:
+            server.launch()
+        yield [server.wait_listening() for server in servers]
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
-from .servers import ROOT
+from .servers import run_server_process
 
 CREDENTIALS = {"email": "ann@example.com", "password": "correct horse"}
 
@@ -20,22 +17,8 @@ CREDENTIALS = {"email": "ann@example.com", "password": "correct horse"}
 @contextlib.contextmanager
 def server(workdir: Path, scrypt_n: int) -> Iterator[str]:
     """Run run_server.py with two workers and this scrypt cost; yield its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(workdir / "s.db"),
-         "--scrypt-n", str(scrypt_n), "--workers", "2", "--no-access-log"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on http://"), line
-        yield line.strip().removeprefix("listening on ")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stdout:
-            proc.stdout.close()
+    with run_server_process(workdir, ["--scrypt-n", str(scrypt_n)], workers=2) as process:
+        yield process.url
 
 
 def stored_cost(workdir: Path) -> str:

@@ -1,4 +1,4 @@
-"""Ending actions under concurrency, through the real server and its worker processes (issue 8.1).
+"""Ending actions under concurrency, through the real server and its worker processes.
 
 "After revoke-all answers 200, every other session is dead" must hold
 whatever else is in flight: two revoke-alls from two sessions of one user

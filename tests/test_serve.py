@@ -18,6 +18,8 @@ from impl.serve import maintain
 from impl.sessions import Client, SessionManager
 from impl.store import describe_database, open_store
 
+from conformance.server_process import ServerProcess
+
 from .servers import ROOT, running_server, started_server
 
 
@@ -111,19 +113,13 @@ def test_default_database_is_in_the_per_user_data_folder_whatever_the_current_fo
     expected = data_home / "sessions-reference" / "sessions.db"
     for workdir in [tmp_path / "one", tmp_path / "two"]:
         workdir.mkdir()
-        proc = subprocess.Popen(
+        server = ServerProcess(
             [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--workers", "1", "--no-access-log"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=workdir,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home)},
+            cwd=workdir, env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home)},
         )
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().startswith("listening on http://")
-            assert proc.stdout.readline().strip() == f"data in {expected}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-            proc.stdout.close()
+        with server:
+            assert server.url.startswith("http://")
+            assert server.next_line(10) == f"data in {expected}"
         assert not any(workdir.iterdir()), "nothing may be written to the current folder"
     assert expected.exists()
     assert (expected.parent.stat().st_mode & 0o777) == 0o700

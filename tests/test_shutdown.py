@@ -3,7 +3,7 @@
 A terminal's Ctrl-C sends SIGINT to the whole foreground process group:
 the main process and its workers at once. A service manager sends SIGTERM
 to the main process only. Both are tried 20 times with two workers, the
-layout where a worker used to outlive the main process (issue 8). The
+layout where a worker used to outlive the main process. The
 bound is generous ("gone within N seconds"); bench/stop_times.py prints
 the measured stop times.
 """
@@ -14,15 +14,15 @@ import concurrent.futures
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from .servers import ROOT, TEST_ARGS
+from conformance.server_process import ServerProcess
+
+from .servers import run_server_process
 
 TRIES = 20
 # Far above the few seconds a stop takes; a hang is forever.
@@ -46,36 +46,29 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def start(workdir: Path, serving: bool) -> subprocess.Popen[str]:
+def start(workdir: Path, serving: bool) -> ServerProcess:
     """Start run_server.py with two workers in its own process group, as a shell would.
 
     Return once it listens, or, with `serving`, once its workers have
     answered requests (the end of a lesson rather than a quick restart).
     """
+    server = run_server_process(workdir, workers=2, log="stderr.log", new_session=True)
+    server.start()
     log = workdir / "stderr.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(workdir / "s.db"), *TEST_ARGS,
-             "--workers", "2"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=workdir,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            start_new_session=True,
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on http://"), line
     if serving:
-        url = line.strip().removeprefix("listening on ")
+        url = server.url
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
         # granian logs this line once a worker serves (and listens for signals).
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(re.findall(r"Started worker-\d+ runtime", log.read_text())) < 2:
             time.sleep(0.05)
-    return proc
+    return server
 
 
-def stop_time(proc: subprocess.Popen[str], send: str) -> float:
+def stop_time(server: ServerProcess, send: str) -> float:
     """Send the signal, return the seconds until no process of the group is left (kill them all past the bound)."""
+    proc = server.process
+    assert proc is not None
     pgid = proc.pid
     started = time.monotonic()
     if send == "ctrl-c":
@@ -91,9 +84,7 @@ def stop_time(proc: subprocess.Popen[str], send: str) -> float:
     left = group_members(pgid)
     if left:
         os.killpg(pgid, signal.SIGKILL)
-    proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
+    server.stop()  # the leader has exited: this only releases its pipes
     return elapsed if not left else float("inf")
 
 

@@ -222,7 +222,7 @@ def test_a_read_only_start_heals_on_every_connection_once_writable(small_disk, c
     # unless a fault resets it too, writes keep failing after the cure.
     remount(small_disk, "size=8m")
     database = small_disk / "s.db"
-    seed = WsgiClient(create_app(Config(db_path=str(database), **FAST), clock=clock))
+    seed = WsgiClient(create_app(Config(db=str(database), **FAST), clock=clock))
     assert seed.signup("ann@example.com").status == 201
     assert seed.login("ann@example.com").status == 200
     seed.app.services.store.close()
@@ -241,7 +241,7 @@ def test_a_read_only_start_heals_on_every_connection_once_writable(small_disk, c
     reader = None
     try:
         remount(view, "bind,ro")
-        app = create_app(Config(db_path=str(view / "s.db"), **FAST), clock=clock)
+        app = create_app(Config(db=str(view / "s.db"), **FAST), clock=clock)
         reader = ReadingThread(WsgiClient(app, token=seed.token))
         assert reader.get() == 200  # reads work on a read-only file
         writer = WsgiClient(app)

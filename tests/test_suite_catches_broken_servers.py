@@ -59,7 +59,7 @@ SUITE_GAPS: dict[str, str] = {
 
 # Variants whose run also selects a rule they do not break, to show that a
 # check of that rule blames the broken rule its precondition belongs to: the
-# rule shows as ERROR naming the broken rule, never as FAIL (issue 9, point 7).
+# rule shows as ERROR naming the broken rule, never as FAIL.
 BLAMED_PRECONDITIONS: dict[str, dict[str, str]] = {
     "logout-keeps-session": {"HARD-CSRF": "CORE-LOGOUT"},
     "revoke-only-unlists": {"HARD-CSRF": "CORE-REVOKE"},
@@ -80,6 +80,13 @@ LIKELY_CAUSES: dict[str, set[str]] = {
     "revoke-unknown-200": {"revoke-unknown-200"},
     "revoke-all-ends-current": {"revoke-all-ends-current"},
     "list-id-is-token": {"list-id-is-cookie"},
+    "revoke-all-keeps-newest-other": {"revoke-all-misses-some"},
+    "revoke-current-allowed": {"revoke-current-allowed"},
+    "revoke-idor": {"revoke-ignores-owner"},
+    "revoke-foreign-403": {"revoke-foreign-tells"},
+    "me-answers-last-login": {"me-wrong-user"},
+    "me-guest-without-cookie": {"me-without-session"},
+    "device-name-constant": {"device-names-alike"},
 }
 
 

@@ -24,7 +24,7 @@ CONTRACT = ROOT / "docs" / "sessions-api.md"
 FOLDERS = {rules.CORE: "core", rules.HARDENING: "hardening", rules.EXTENSIONS: "extensions"}
 FILE_PREFIX = {rules.CORE: "core", rules.HARDENING: "hard", rules.EXTENSIONS: "ext"}
 
-# Rules of the contract whose checks are being written (issue 11) and have no
+# Rules of the contract whose checks are still to be written and have no
 # file yet. Each is a strict xfail below: the day its file arrives, the test
 # passes, strict turns that red, and whoever adds the file removes the entry.
 RULES_AWAITING_TESTS = {

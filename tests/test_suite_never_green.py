@@ -1,4 +1,4 @@
-"""The suite never passes by mistake (issue 9, points 1 to 3).
+"""The suite never passes by mistake: a gate that passes by mistake is the worst bug.
 
 - No target named means no run: exit 2 and one line, never a green check of
   something nobody asked for. The reference is checked only on --start-reference.

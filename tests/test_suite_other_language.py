@@ -1,7 +1,7 @@
 """The conformance suite against a server in another language: examples/node-server (Node.js, no dependencies).
 
 The suite must work against any implementation of the contract, not only ours.
-One Node server is shared by the module; the suite runs against it twice, at
+One Node server is shared by the module; the suite runs against it three times, at
 the same time (the suite is built to share a server: every check makes its own
 accounts), as a separate process each, exactly as a student would run it:
 
@@ -9,7 +9,10 @@ accounts), as a separate process each, exactly as a student would run it:
   CORE rule passes, the listed HARD rules are XFAIL, the other HARD rules pass
   (HARD-IDLE and HARD-ABSOLUTE skip: the server has no timeouts to declare);
 - at the default level (core) without that file: exit 0, and the same HARD
-  rules show as WARN.
+  rules show as WARN;
+- on those two rules alone at --level hardening without the file: exit 1, each
+  failed check told in a few lines under its rule's text, as
+  conformance/README.md shows it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conformance.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "examples" / "node-server"
@@ -58,25 +62,6 @@ def expected_failures() -> set[str]:
     return listed
 
 
-def read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """Return the first stdout line of a process, or "" if none comes within `timeout` seconds."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    data = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                break
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -91,27 +76,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start examples/node-server/server.js on a free port; yield its base URL; stop it."""
     log_path = tmp_path_factory.mktemp("node-server") / "stderr.log"
-    with open(log_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [NODE, str(SERVER), "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
-            cwd=NODE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-    try:
-        line = read_first_line(process, START_TIMEOUT)
-        prefix = "listening on http://127.0.0.1:"
-        if not line.startswith(prefix) or not line[len(prefix) :].isdigit():
-            stop(process)
-            log = log_path.read_text(encoding="utf-8", errors="replace")
-            pytest.fail(f"the Node server did not start: first stdout line {line!r}; stderr:\n{log}")
-        yield line[len("listening on ") :]
-        assert process.poll() is None, "the Node server died during the suite's runs"
-    finally:
-        stop(process)
-        assert process.stdout is not None
-        process.stdout.close()
+    server = ServerProcess(
+        [NODE, SERVER, "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
+        name="the Node server",
+        cwd=NODE_DIR,
+        stderr=log_path,
+        start_timeout=START_TIMEOUT,
+    )
+    with server:
+        assert server.url.startswith("http://127.0.0.1:"), server.url
+        yield server.url
+        assert server.process is not None and server.process.poll() is None, "the Node server died during the suite's runs"
     log = log_path.read_text(encoding="utf-8", errors="replace")
     # The server writes to stderr only when a request crashed a handler (a 500).
     assert not log.strip(), f"the Node server logged errors:\n{log}"
@@ -133,6 +108,8 @@ def runs(node_url: str) -> Iterator[dict[str, dict[str, Any]]]:
     commands = {
         "hardening": ["--level", "hardening", "--expect-failures", str(EXPECTED_FAILURES)],
         "core": [],
+        # The two rules it fails, counted, without the file: what the failure output looks like.
+        "failing": ["--level", "hardening", "--rule", "HARD-CSRF", "--rule", "HARD-NO-STORE"],
     }
     env = dict(os.environ)
     env.pop("CONFORMANCE_BASE_URL", None)
@@ -272,6 +249,49 @@ def test_suite_page_shows_the_core_run_as_the_suite_prints_it(runs: dict[str, di
         "conformance/README.md's sample run differs from the suite's output:\n" + runs["core"]["output"][-3000:]
     )
 
+
+def failure_lines(output: str) -> list[str]:
+    """The suite's failure section and table in a run's output: from its `failures` banner to its summary line."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.strip("= ") == "failures")
+    end = next(n for n in range(start, len(lines)) if lines[n].split(" ", 2)[1:2] == ["passed,"])
+    return lines[start : end + 1]
+
+
+def sample_failure_lines(page: str) -> list[str]:
+    """conformance/README.md's sample of failures, without its command line."""
+    block = page.split("<!-- sample-failures:begin -->", 1)[1].split("<!-- sample-failures:end -->", 1)[0]
+    body = block.split("```text\n", 1)[1].split("\n```", 1)[0]
+    lines = body.splitlines()
+    while lines and (lines[0].startswith("$ ") or lines[0].startswith("    --")):
+        lines.pop(0)  # the command, continued over lines
+    return lines
+
+
+def loopback_free(lines: list[str]) -> list[str]:
+    """The lines with any loopback port as PORT and banners' `=` padding (its width follows the URL) trimmed."""
+    return [re.sub(r"(https?://127\.0\.0\.1):\d+", r"\1:PORT", line).strip("= ") for line in lines]
+
+
+def test_failing_rules_print_a_few_lines_per_check_under_the_rule_text_once(runs: dict[str, dict[str, Any]]) -> None:
+    result = runs["failing"]
+    assert result["code"] == 1, result["output"][-3000:]
+    output = result["output"]
+    assert {rule: outcome for rule, outcome in outcomes(result).items()} == dict.fromkeys(expected_failures(), "fail")
+    for rule in expected_failures():
+        assert output.count(f"--- rule {rule} (hardening)") == 1
+        assert f"FAIL  {rule}" in output
+    assert "HTTP exchanges" not in output and "Traceback" not in output and "xfail" not in output
+    # A screen per failing rule: its text, a few checks in full, the others named on one line.
+    blocks = "\n".join(failure_lines(output)).split("--- rule ")[1:]
+    assert len(blocks) == 2 and all(len(block.splitlines()) <= 40 for block in blocks), blocks
+
+
+def test_suite_page_shows_the_failures_as_the_suite_prints_them(runs: dict[str, dict[str, Any]]) -> None:
+    shown = sample_failure_lines((ROOT / "conformance" / "README.md").read_text(encoding="utf-8"))
+    assert loopback_free(shown) == loopback_free(failure_lines(runs["failing"]["output"])), (
+        "conformance/README.md's sample of failures differs from the suite's output:\n" + runs["failing"]["output"]
+    )
 
 def test_exploration_at_hardening_finds_no_divergence_over_twenty_seeds(node_url: str) -> None:
     # The level the server claims (its expected failures, HARD-CSRF and HARD-NO-STORE, are no part of exploration).

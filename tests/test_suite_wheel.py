@@ -1,4 +1,4 @@
-"""The suite installs alone (issue 9 point 8): its wheel, in a fresh virtual environment, checks the Node server.
+"""The suite installs alone: its wheel, in a fresh virtual environment, checks the Node server.
 
 The suite is its own distribution, `sessions-conformance` (conformance/pyproject.toml):
 an implementer who only wants to check their server gets pytest, requests and
@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from conformance import rules
+from conformance.server_process import ServerProcess
 
-from .test_suite_other_language import NODE, SCRYPT_COST, SERVER, TOUCH_INTERVAL, read_first_line, stop
+from .test_suite_other_language import NODE, SCRYPT_COST, SERVER, TOUCH_INTERVAL
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance"
@@ -68,21 +69,10 @@ def _installed(venv: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process = subprocess.Popen(
-        [NODE, str(SERVER), "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        line = read_first_line(process, 10.0)
-        assert line.startswith("listening on http://"), f"the Node server did not start: {line!r}"
-        yield line.removeprefix("listening on ")
-    finally:
-        stop(process)
-        assert process.stdout is not None
-        process.stdout.close()
+def node_url() -> Iterator[str]:
+    command = [NODE, SERVER, "--port", "0", "--touch-interval", TOUCH_INTERVAL, "--scrypt-cost", SCRYPT_COST]
+    with ServerProcess(command, name="the Node server", start_timeout=10.0) as server:
+        yield server.url
 
 
 def test_wheel_brings_the_suite_and_its_three_dependencies(fresh_venv):

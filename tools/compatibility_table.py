@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import selectors
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ContextManager
+
+from conformance.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "conformance" / "README.md"
@@ -77,43 +78,11 @@ def serve_command(argv: Sequence[str], declarations: Sequence[str] = ()) -> Star
 
     @contextlib.contextmanager
     def start(workdir: Path) -> Iterator[list[str]]:
-        log = open(workdir / "server-stderr.log", "wb")
-        process = subprocess.Popen(
-            list(argv), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
-        )
-        try:
-            url = _listening_url(process)
-            if url is None:
-                tail = (workdir / "server-stderr.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{' '.join(argv)} printed no `listening on` line:\n{tail}")
-            yield ["--base-url", url, *declarations]
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-            log.close()
+        server = ServerProcess(argv, cwd=ROOT, stderr=workdir / "server-stderr.log", start_timeout=START_TIMEOUT)
+        with server:
+            yield ["--base-url", server.url, *declarations]
 
     return start
-
-
-def _listening_url(process: subprocess.Popen[bytes]) -> str | None:
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if selector.select(timeout=deadline - time.monotonic()):
-                line = process.stdout.readline().decode("utf-8", "replace").strip()
-                if line.startswith("listening on "):
-                    return line.removeprefix("listening on ")
-                if not line and process.poll() is not None:
-                    return None
-    return None
 
 
 @contextlib.contextmanager

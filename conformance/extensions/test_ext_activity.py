@@ -282,15 +282,15 @@ def test_activity_without_session_gets_401(new_device):
     expect.error(new_device().get("/me/activity", cookie=secrets.token_urlsafe(32)), 401)
 
 
-def test_before_another_users_event_reveals_nothing(new_user, login):
-    # A foreign event id is not one of this user's: it pages nothing of the other user's log.
+def test_before_must_be_one_of_the_users_own_event_ids(new_user, login):
+    # `before` is a cursor handed out by this user's own list: another user's
+    # event id, or an id this user never had, is 400, not a page of anything.
     user, stranger = new_user(), new_user()
     actor, outsider = login(user), login(stranger)
+    own = event_ids(events(actor))
     foreign_id = event_ids(events(outsider))[0]
-    response = activity(actor, before=foreign_id)
-    if response.status_code == 400:
-        return
-    found = expect.ok(response)
-    assert isinstance(found, list)
-    own = set(event_ids(events(actor)))
-    assert {str(event.get("id")) for event in found} <= own, "?before= never shows another user's events"
+    expect.status(activity(actor, before=own[0]), 200, why=f"?before= one of the user's own event ids ({own[0]})")
+    expect.error(activity(actor, before=foreign_id), 400, why=f"?before={foreign_id}, another user's event id")
+    never = [candidate for candidate in (f"{own[0]}0", "9" * 15) if candidate not in own]
+    for made_up in never:
+        expect.error(activity(actor, before=made_up), 400, why=f"?before={made_up}, an id this user never had")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conformance import expect
-from conformance.client import random_email, random_password
+from conformance.client import random_email, random_password, session_path
 
 pytestmark = pytest.mark.rule("HARD-BAD-INPUT")
 
@@ -183,6 +183,8 @@ GARBAGE_IDS = {
     "space": "%20",
     "null": "null",
     "object": "%7B%7D",
+    "surrogate": "%ED%A0%80",
+    "nul-inside": "abc%00def",
 }
 
 
@@ -207,3 +209,78 @@ def test_unknown_route_gets_json_4xx(new_user, login, path):
 def test_wrong_method_gets_json_4xx(new_user, login, call):
     method, path = call.split(" ", 1)
     expect.client_error(login(new_user()).request(method, path))
+
+
+# Strings that are valid JSON but that some databases refuse: PostgreSQL takes
+# no NUL in text, no UTF-8 column holds a lone surrogate, and a long value
+# overflows an index row. Sent as JSON escapes (\u0000, \ud800), as any client can.
+UNSTORABLE = {"nul": "\u0000", "surrogate": "\ud800", "long": "x" * 20_000}
+NOT_BELOW_EXTENSIONS = "not applicable below --level extensions: the extension endpoints are out of scope"
+
+
+def _with(value, bad):
+    """`value` carrying `bad`: inside an email's local part, at the end of anything else."""
+    return value.replace("@", bad + "@", 1) if "@" in value else value + bad
+
+
+@pytest.mark.usefixtures("signup_available")
+@pytest.mark.parametrize("kind", UNSTORABLE)
+@pytest.mark.parametrize("field", ["email", "password"])
+def test_unstorable_text_in_signup_gets_4xx_and_creates_nothing(new_device, field, kind):
+    body = {"email": random_email(), "password": random_password()}
+    sent = {**body, field: _with(body[field], UNSTORABLE[kind])}
+    expect.client_error(new_device().post("/signup", json=sent), why=f"a {kind} in {field}")
+    _signup_still_free(new_device, body["email"])
+
+
+@pytest.mark.parametrize("kind", UNSTORABLE)
+@pytest.mark.parametrize("field", ["email", "password"])
+def test_unstorable_text_in_login_gets_4xx_and_no_session(new_user, new_device, field, kind):
+    user, device = new_user(), new_device()
+    body = {"email": user.email, "password": user.password}
+    sent = {**body, field: _with(body[field], UNSTORABLE[kind])}
+    expect.client_error(device.post("/login", json=sent), why=f"a {kind} in {field}")
+    assert device.token is None, f"a login refused for a {kind} in {field} must not set a session cookie"
+
+
+@pytest.mark.usefixtures("own_accounts")  # a change wrongly accepted would lose a given account's password
+@pytest.mark.parametrize("kind", UNSTORABLE)
+@pytest.mark.parametrize("field", ["currentPassword", "newPassword"])
+def test_unstorable_text_in_password_change_gets_4xx_and_changes_nothing(
+    new_user, login, new_device, suite_level, field, kind
+):
+    if suite_level != "extensions":
+        pytest.skip(NOT_BELOW_EXTENSIONS + " (POST /me/password, EXT-PASSWORD)")
+    user = new_user()
+    device = login(user)
+    body = {"currentPassword": user.password, "newPassword": random_password()}
+    sent = {**body, field: _with(body[field], UNSTORABLE[kind])}
+    expect.client_error(device.post("/me/password", json=sent), why=f"POST /me/password with a {kind} in {field}")
+    expect.alive(device, why="a refused password change changes nothing")
+    expect.status(new_device().login(user.email, user.password), 200, why="the password must be unchanged")
+
+
+@pytest.mark.parametrize("kind", UNSTORABLE)
+def test_unstorable_text_in_session_name_gets_4xx_and_changes_nothing(new_user, login, suite_level, kind):
+    if suite_level != "extensions":
+        pytest.skip(NOT_BELOW_EXTENSIONS + " (PATCH /me/sessions/{id}, EXT-RENAME)")
+    device = login(new_user())
+    own = expect.current_entry(device)
+    path = session_path(own["id"])
+    expect.client_error(device.request("PATCH", path, json={"name": "Work" + UNSTORABLE[kind]}), why=f"a {kind} in name")
+    after = expect.current_entry(device)
+    assert after.get("name") == own.get("name"), f"a refused rename must leave the name as it was, got {after.get('name')!r}"
+
+
+# The same three in the query of GET /me/activity: percent-encoded NUL, the
+# UTF-8 bytes of a surrogate (which no decoder may turn into one), a long value.
+UNSTORABLE_QUERY = {"nul": "%00", "surrogate": "%ED%A0%80", "long": "9" * 3000}
+
+
+@pytest.mark.parametrize("kind", UNSTORABLE_QUERY)
+@pytest.mark.parametrize("param", ["before", "limit"])
+def test_unstorable_text_in_activity_query_gets_4xx(new_user, login, suite_level, param, kind):
+    if suite_level != "extensions":
+        pytest.skip(NOT_BELOW_EXTENSIONS + " (GET /me/activity, EXT-ACTIVITY)")
+    device = login(new_user())
+    expect.client_error(device.get(f"/me/activity?{param}={UNSTORABLE_QUERY[kind]}"), why=f"a {kind} in ?{param}=")

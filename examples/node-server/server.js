@@ -217,6 +217,36 @@ function sessionTokenOf(req) {
   return null;
 }
 
+const MAX_TEXT = 4096; // characters in any string of a body; every field is far shorter
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Say what in a parsed body no database could store (HARD-BAD-INPUT): a NUL,
+ * a lone surrogate (JSON can carry both as \u escapes) or a very long string,
+ * in any key or value at any depth; null when there is none. Memory would
+ * take them, but a server that moves to a database must not change answers.
+ */
+function unstorable(value) {
+  const stack = [value];
+  while (stack.length) {
+    const item = stack.pop();
+    const texts = typeof item === "string" ? [item] : [];
+    if (item !== null && typeof item === "object") {
+      for (const [key, inner] of Object.entries(item)) {
+        if (!Array.isArray(item)) texts.push(key);
+        stack.push(inner);
+      }
+    }
+    for (const text of texts) {
+      if (text.length > MAX_TEXT) return `holds a string longer than ${MAX_TEXT} characters`;
+      if (text.includes("\u0000")) return "holds a NUL character";
+      if (LONE_SURROGATE.test(text)) return "holds a lone surrogate";
+    }
+  }
+  return null;
+}
+
 /** Read the whole body (at most MAX_BODY bytes) and parse it as a JSON object. */
 function readJsonObject(req) {
   return new Promise((resolve, reject) => {
@@ -258,6 +288,8 @@ function readJsonObject(req) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
         return reject(new HttpError(400, "Request body must be a JSON object."));
       }
+      const problem = unstorable(value);
+      if (problem) return reject(new HttpError(400, `Request body ${problem}.`));
       resolve(value);
     });
   });

@@ -1,0 +1,32 @@
+-- The SQLite schema of impl/store.py as of 2d4892f 2026-11-27 Revoke-all retires a generation instead of deleting every row
+-- (PRAGMA user_version = 1), verbatim.
+CREATE TABLE IF NOT EXISTS users (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL,
+    -- The email as compared: lower-cased, so Ann@x.org and ann@x.org are one account.
+    email_key     TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,  -- milliseconds since the Unix epoch, UTC
+    -- Moved on by revoke-all: sessions of older generations are dead.
+    generation    INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash     BLOB PRIMARY KEY,  -- sha256(cookie token); the token itself is never stored
+    id             TEXT NOT NULL UNIQUE,  -- public id, shown in the list and used to revoke
+    user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    generation     INTEGER NOT NULL,  -- the user's generation at login; alive while still current
+    ip             TEXT NOT NULL,
+    user_agent     TEXT NOT NULL,
+    device_name    TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,  -- milliseconds
+    last_active_at INTEGER NOT NULL   -- milliseconds; only ever moves forward
+) WITHOUT ROWID;
+
+-- Listing and revoke-all read one user's current sessions, the purge its
+-- retired ones. This is the only secondary index besides the public id's:
+-- each one more is written on every login and revoke, and one on
+-- last_active_at on every touch too. The purge of expired sessions, which
+-- would want an expiry index, scans instead: in the background, not holding
+-- the write lock while it reads (see purge_expired).
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, generation);
