@@ -66,9 +66,6 @@ ENDINGS = {"logout": "CORE-LOGOUT", "revoke": "CORE-REVOKE", "revoke-all": "CORE
            "password": "EXT-PASSWORD"}  # fmt: skip
 
 
-_DEBUG = bool(__import__("os").environ.get("EXPLORE_DEBUG"))
-
-
 class Divergence(AssertionError):
     """The server's answers left the contract at a step: the rule broken, and what was expected instead."""
 
@@ -161,8 +158,6 @@ class Runner:
         self.model.current_rule = one.rule()
         record = Record(self.model.step, one, self.describe(one))
         self.records.append(record)
-        if _DEBUG:
-            print(record.text, flush=True)
         try:
             if one.pair is not None:
                 problem = self._run_pair(one, record)
