@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from impl.accounts import Accounts, User
 from impl.config import Config
-from impl.errors import TooManyAttempts
+from impl.errors import InvalidCredentials, TooManyAttempts
 from impl.passwords import PasswordHasher
 from impl.sessions import Client, SessionManager, hash_token, new_token
 from impl.throttle import Throttle
@@ -516,3 +517,28 @@ def test_a_verified_password_hash_is_what_accounts_store(store):
     hasher = PasswordHasher(n=2)
     store.add_user("u9", "z@x.org", "z@x.org", hasher.hash("correct horse"), 0)
     assert hasher.verify("correct horse", store.find_user("z@x.org").password_hash)
+
+
+def test_a_login_whose_password_changed_after_its_check_is_refused_and_a_rehash_is_not(store, config, manager, clock):
+    hasher = PasswordHasher(n=2)
+    accounts = Accounts(store, hasher, manager, Throttle(store, config, clock), clock)
+    accounts.signup("dee@x.org", "correct horse")
+    check = accounts.check_credentials
+    replaced: list[str] = []
+
+    def check_then_replace(email: str, password: str, client: Client) -> User:
+        # What a concurrent change (or rehash) does between the check and the write.
+        user = check(email, password, client)
+        assert store.replace_password_hash(user.id, user.password_hash, replaced[-1])
+        return user
+
+    accounts.check_credentials = check_then_replace
+    replaced.append(hasher.hash("correct horse"))  # a rehash: same password, new hash
+    token, _ = accounts.login("dee@x.org", "correct horse", HERE)
+    assert manager.authenticate(token) is not None
+    replaced.append(hasher.hash("battery staple"))  # a password change
+    with pytest.raises(InvalidCredentials):
+        accounts.login("dee@x.org", "correct horse", HERE, end_others=True)
+    user_id = store.find_user("dee@x.org").id
+    assert len(manager.list_for_user(user_id)) == 1  # nothing written, nothing ended
+    assert store.list_events(user_id, 1, None)[0].type == "login_failed"

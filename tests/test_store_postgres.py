@@ -320,3 +320,44 @@ def test_a_database_that_is_not_utf8_is_refused_at_start_in_one_line(encoding):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"server_encoding {encoding}" in lines[0] and "UTF8" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("reads", ["no reads", "reads during the fault"])
+def test_a_database_made_writable_again_heals_every_pooled_connection(database, clock, reads):
+    # A connection opened while the database is read-only keeps that default
+    # for its life and never dies of it: a pool that only drops dead
+    # connections would go on failing writes after the cure.
+    name = postgres.psycopg_conninfo(database)["dbname"]
+    seed = create_app(Config(db=database, **FAST), clock=clock)
+    assert WsgiClient(seed).signup("ann@example.com").status == 201
+    seed.services.store.close()
+    with psycopg.connect(postgres.shared_server().admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        web = WsgiClient(create_app(Config(db=database, **FAST), clock=clock))
+        # Several connections, all opened read-only: logins from threads at once.
+        statuses = race(*[lambda: WsgiClient(web.app).login("ann@example.com").status] * 6)
+        assert set(statuses) == {503}, statuses
+        stop = threading.Event()
+        background = None
+        if reads == "reads during the fault":
+            def keep_reading() -> None:
+                while not stop.is_set():
+                    web.app.services.store.find_user("ann@example.com")
+            background = threading.Thread(target=keep_reading, daemon=True)
+            background.start()
+        try:
+            admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+            healed = False
+            for _ in range(50):
+                if web.login("ann@example.com").status == 200:
+                    healed = True
+                    break
+                time.sleep(0.1)
+            assert healed, "no login succeeded within 5 s of the database becoming writable"
+            statuses = [web.login("ann@example.com").status for _ in range(100)]
+            assert statuses == [200] * 100, f"{statuses.count(200)} of 100 logins succeeded after healing"
+        finally:
+            stop.set()
+            if background is not None:
+                background.join(timeout=10)
+            web.app.services.store.close()

@@ -20,7 +20,9 @@ Theory of operation (the guarantees of impl/store/base.py, and how PostgreSQL ke
    concurrent revoke-alls, the second waits for the first to commit, then
    finds its caller retired and does nothing (None: 401). A login waits for
    a revoke-all in flight and lands after it (and lives), or commits before
-   it (and dies with its generation): never alive and unlisted. FOR NO KEY
+   it (and dies with its generation): never alive and unlisted. Under that
+   lock it also compares the password hash it checked with the user's, so a
+   login racing a password change never outlives it. FOR NO KEY
    UPDATE rather than FOR UPDATE lets other tables' foreign-key checks on the
    user (an event, a session insert of another transaction) through.
 3. Revoke and logout mark one row ended, with why and when. Revoke-all and
@@ -45,6 +47,8 @@ Theory of operation (the guarantees of impl/store/base.py, and how PostgreSQL ke
    or StoreBusy, never as a psycopg exception; the connection that met it is
    discarded and the pool's idle ones are checked, so when the server comes
    back the pool refills by itself and no stale connection is handed out.
+   A write refused as read-only replaces every connection of the pool: each
+   keeps the read-only default it was opened with, alive and well.
    An idempotent read that met a dead connection is retried once on a fresh one.
 7. The schema is versioned in `schema_version` (one row per applied step).
    It is created or upgraded in one transaction under an advisory lock, so
@@ -60,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -250,6 +255,7 @@ class PostgresStore(SqlStore):
         # Opened without waiting: a worker starts even while the database is
         # away, and answers 503 until it returns.
         self._pool.open(wait=False)
+        self._drained_at = float("-inf")
         super().__init__()
 
     # -- connections -----------------------------------------------------------
@@ -301,10 +307,26 @@ class PostgresStore(SqlStore):
         # Busy first: a statement cancelled by its timeout is an OperationalError too.
         if isinstance(exc, _BUSY):
             return StoreBusy(_one_line(exc))
+        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            self._after_read_only()
+            return StoreUnavailable(_one_line(exc))
         if isinstance(exc, _UNAVAILABLE):
             self._after_fault()
             return StoreUnavailable(_one_line(exc))
         return None  # our SQL's error (or CallerGone), not the database's state
+
+    def _after_read_only(self) -> None:
+        # A connection opened while the database was read-only
+        # (default_transaction_read_only, a standby) keeps that default for
+        # its life and stays alive, so no check discards it: after the cure
+        # it would go on failing writes. Replace every connection of the
+        # pool, those in use as they come back; at most once a second, so a
+        # long read-only spell under load is no reconnection storm.
+        now = time.monotonic()
+        if now - self._drained_at >= 1.0:
+            self._drained_at = now
+            with contextlib.suppress(Exception):
+                self._pool.drain()
 
     def _after_fault(self) -> None:
         # The connection that met the fault is discarded by the pool on its

@@ -13,7 +13,9 @@ Theory of operation (the guarantees of impl/store/base.py, and how SQLite keeps 
    one write lock before reading anything. Ending actions first re-read the
    caller's session inside that transaction, so two of them never both act
    on a state that the other has changed: of two concurrent revoke-alls, the
-   second to take the lock finds its caller retired and does nothing.
+   second to take the lock finds its caller retired and does nothing. A login
+   inserts its session only if the password hash it checked is still the
+   user's, read in the transaction that inserts it, under the same lock.
 3. Revoke and logout mark one row ended, with why and when. Revoke-all and
    password change retire the user's generation: the user's number moves on
    and the caller's row moves with it, and `retired_generations` says why.
