@@ -15,8 +15,9 @@ Theory of operation:
    run: later steps build on earlier ones, and one thing to fix at a time is
    what a student can use.
 3. Every request of a step is shown as a curl command with the answer it
-   got (conformance/curl.py). A failure shows what was expected (the check's
-   own message) and the hint of the diagnoses the check recorded
+   got (conformance/curl.py). A failure is written as the suite writes one
+   (conformance/failures.py: the rule, what was expected, what came back),
+   and its likely cause is the diagnosis the check recorded
    (conformance/diagnoses.py), in the words written for students.
 4. Exit status: 0 when every step passed, 1 when one failed, 2 when the
    lesson could not run (no URL, target unreachable or not this API).
@@ -39,8 +40,8 @@ import pytest
 
 from conformance import curl, diagnoses, factories, failures, probe
 from conformance.client import AGENTS, Target
-from conformance.core import test_core_ex1, test_core_ex2, test_core_ex3
-from conformance.core import test_core_list, test_core_login, test_core_me, test_core_revoke, test_core_revoke_all, test_core_signup
+from conformance.core import test_core_ex1, test_core_ex2, test_core_ex3, test_core_list, test_core_login
+from conformance.core import test_core_me, test_core_revoke, test_core_revoke_all, test_core_signup
 from conformance.options import ENV_BASE_URL
 
 
@@ -142,6 +143,11 @@ def run_step(step: Step, target: Target) -> Outcome:
         step.check(**arguments)
     except (AssertionError, pytest.skip.Exception) as exc:
         return Outcome(False, failures.from_exception(step.rule, step.check.__name__, exc, diagnoses.found()))
+    except Exception as exc:
+        # An answer the check could not even read (a field of the wrong type, say): the step
+        # failed on it, and a student needs the step's requests more than a traceback.
+        unreadable = AssertionError(f"the check could not read an answer: {type(exc).__name__}: {exc}")
+        return Outcome(False, failures.from_exception(step.rule, step.check.__name__, unreadable, diagnoses.found()))
     finally:
         devices.close()
     return Outcome(True)

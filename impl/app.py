@@ -150,6 +150,22 @@ def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _logged_client(config: Config) -> Callable[[dict[str, Any]], str]:
+    """Return how the access log names a request's client: client_ip, remembered per peer and forwarded chain.
+
+    Parsing an address costs as much as the rest of a log line; the same
+    few peers (a proxy, a handful of clients) come back on every request.
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def named(peer: str, forwarded: str) -> str:
+        return client_ip({"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded}, config)
+
+    if not config.trusted_proxies:
+        return lambda environ: named(environ.get("REMOTE_ADDR") or "", "")
+    return lambda environ: named(environ.get("REMOTE_ADDR") or "", environ.get("HTTP_X_FORWARDED_FOR", ""))
+
+
 def create_app(
     config: Config | Mapping[str, Any] | None = None,
     *,
@@ -184,7 +200,7 @@ def create_app(
     app.uninstall(bottle.JSONPlugin)  # json_api below encodes lists too
     app.services = services
     if config.access_log:
-        app.access_log = AccessLog(client=lambda environ: client_ip(environ, config))
+        app.access_log = AccessLog(client=_logged_client(config))
     app.metrics = metrics
 
     @app.hook("before_request")

@@ -36,7 +36,8 @@ the wire and the connection cannot carry another request.
 
 The WSGI environ is built as granian's WSGI interface builds it (PEP 3333
 plus `wsgi.input_terminated`): PATH_INFO percent-decoded as latin-1 text,
-repeated headers joined with "," (Cookie with ";").
+repeated headers joined with "," (Cookie with ";") in the order they came.
+Header names with an underscore are dropped (see `_environ_key`).
 """
 
 from __future__ import annotations
@@ -204,37 +205,64 @@ class WsgiBridge:
 
     @staticmethod
     def _environ(scope: Any, body: bytes) -> dict[str, Any]:
-        server_host, server_port = _split_address(scope.server)
-        client_host, _ = _split_address(scope.client)
-        environ = dict(_BASE_ENVIRON)
-        environ.update(
-            {
-                "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
-                "SERVER_NAME": server_host,
-                "SERVER_PORT": server_port,
-                "REMOTE_ADDR": client_host,
-                "REQUEST_METHOD": scope.method,
-                # RSGI gives the path percent-decoded as UTF-8; WSGI wants
-                # the decoded bytes as latin-1 text (PEP 3333 "native strings").
-                "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
-                "QUERY_STRING": scope.query_string,
-                "wsgi.url_scheme": scope.scheme,
-                "wsgi.input": io.BytesIO(body),
-            }
-        )
-        headers = scope.headers
-        for name in set(headers.keys()):
-            values = headers.get_all(name)
-            if name == "content-type":
-                environ["CONTENT_TYPE"] = values[0]
-            elif name == "content-length":
-                environ["CONTENT_LENGTH"] = values[0]
-            else:
-                key = "HTTP_" + name.upper().replace("-", "_")
-                environ[key] = (";" if name == "cookie" else ",").join(values)
+        server = _SERVERS.get(scope.server)
+        if server is None:  # one listening address per worker: split once
+            server = _SERVERS[scope.server] = _split_address(scope.server)
+        path = scope.path
+        environ = {
+            **_BASE_ENVIRON,
+            "SERVER_PROTOCOL": "HTTP/1.1" if scope.http_version == "1.1" else f"HTTP/{scope.http_version}",
+            "SERVER_NAME": server[0],
+            "SERVER_PORT": server[1],
+            "REMOTE_ADDR": _split_address(scope.client)[0],
+            "REQUEST_METHOD": scope.method,
+            # RSGI gives the path percent-decoded as UTF-8; WSGI wants the
+            # decoded bytes as latin-1 text (PEP 3333 "native strings"), which
+            # for an ASCII path is the path itself.
+            "PATH_INFO": path if path.isascii() else path.encode("utf-8", "surrogateescape").decode("latin-1"),
+            "QUERY_STRING": scope.query_string,
+            "wsgi.url_scheme": scope.scheme,
+            "wsgi.input": io.BytesIO(body),
+        }
+        for name, value in scope.headers.items():
+            key = _ENVIRON_KEYS.get(name)
+            if key is None:
+                key = _environ_key(name)
+                if len(_ENVIRON_KEYS) < 512:
+                    _ENVIRON_KEYS[name] = key
+            if not key:
+                continue
+            if key not in environ:
+                environ[key] = value
+            elif key.startswith("HTTP_"):  # CONTENT_TYPE and CONTENT_LENGTH keep their first value
+                environ[key] += (";" if key == "HTTP_COOKIE" else ",") + value
         if "HTTP_HOST" not in environ:
             environ["HTTP_HOST"] = scope.authority or ""
         return environ
+
+
+# The worker's listening address(es), split.
+_SERVERS: dict[str, tuple[str, str]] = {}
+
+# Header name -> environ key, computed once per name a worker sees (bounded:
+# a client inventing names gets them computed, not remembered).
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of a header; "" for a name with an underscore, which is dropped.
+
+    X_Forwarded_For and X-Forwarded-For would both become
+    HTTP_X_FORWARDED_FOR: a client could slip its own value in beside the
+    proxy's. nginx and Apache drop such names too.
+    """
+    if "_" in name:
+        return ""
+    if name == "content-type":
+        return "CONTENT_TYPE"
+    if name == "content-length":
+        return "CONTENT_LENGTH"
+    return "HTTP_" + name.upper().replace("-", "_")
 
 
 def _no_write(data: bytes) -> None:

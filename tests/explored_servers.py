@@ -21,8 +21,10 @@ from impl.sessions import Client, Session
 from .broken_servers import TOUCH_INTERVAL, WsgiApp, serving, sql
 from .conftest import FAST
 
-# Wide enough that a login and a password change sent together always interleave inside it.
-RACE_WINDOW = 0.3
+# How long a password change takes: a login sent with it checks the old password inside that time.
+RACE_WINDOW = 0.15
+# What a login does between its password check and taking the user's row: a change sent with it is in flight by then.
+LOGIN_LOOKUP = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,34 +40,60 @@ class Explored:
 
 
 def _apps(db_path: str, count: int) -> list[Any]:
-    config = Config(db_path=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL})
+    config = Config(db=db_path, **{**FAST, "touch_interval": TOUCH_INTERVAL})
     return [create_app(config) for _ in range(count)]
 
 
 def _login_races_password_change(apps: list[Any]) -> list[WsgiApp]:
-    """Credentials are checked, then the session is stored later, with no look at the password version."""
-    app = apps[0]
-    accounts = app.services.accounts
-    check = accounts.check_credentials
+    """A login checks the password, waits out a password change in flight, then stores its session unchecked.
 
-    def check_then_dawdle(email: str, password: str, client: Client) -> Any:
+    As a server does that checks credentials, then blocks on the user's row
+    (locked by the change) to store the session, with no second look at the
+    password once it has the row.
+    """
+    app = apps[0]
+    accounts, sessions, store = app.services.accounts, app.services.sessions, app.services.store
+    check, change, start = accounts.check_credentials, accounts.change_password, sessions.start
+    in_flight: dict[str, threading.Event] = {}
+
+    def change_slowly(current: Session, *args: Any, **kwargs: Any) -> Any:
+        done = in_flight.setdefault(current.user_id, threading.Event())
+        try:
+            time.sleep(RACE_WINDOW)  # hashing the new password
+            return change(current, *args, **kwargs)
+        finally:
+            in_flight.pop(current.user_id, None)
+            done.set()
+
+    def check_then_wait(email: str, password: str, client: Client) -> Any:
         user = check(email, password, client)
-        time.sleep(RACE_WINDOW)  # a slow device look-up between the check and the insert
+        time.sleep(LOGIN_LOOKUP)  # looking the device up, before taking the user's row
+        busy = in_flight.get(user.id)
+        if busy is not None:
+            busy.wait(timeout=5)
         return user
 
-    accounts.check_credentials = check_then_dawdle
+    def start_unguarded(user_id: str, client: Client, password_hash: Any = None) -> Any:
+        # The reference stores the session only if the hash it checked is still the user's (its guard
+        # against this very race); this server stores it whatever the hash is now.
+        row = store.find_user_by_id(user_id)
+        return start(user_id, client, row.password_hash if row is not None else password_hash)
+
+    accounts.check_credentials, accounts.change_password, sessions.start = check_then_wait, change_slowly, start_unguarded
     return [app]
 
 
 def _revoke_all_misses_other_instance_cache(apps: list[Any]) -> list[WsgiApp]:
     """Each instance caches the sessions it has seen; logout and revoke broadcast their ending, revoke-all does not."""
     caches: list[dict[str, Any]] = []
+    # One lock over every look-up with its fill and every ending with its clearing, on all instances: without
+    # it a fill racing a revoke would put an ended session back (another bug, found as CORE-REVOKE's).
+    lock = threading.RLock()
     for app in apps:
         sessions = app.services.sessions
         authenticate, end, revoke = sessions.authenticate, sessions.end, sessions.revoke
         cache: dict[str, Session] = {}
         caches.append(cache)
-        lock = threading.RLock()
 
         def through_cache(token: str | None, authenticate: Any = authenticate, cache: Any = cache,
                           lock: Any = lock) -> Session | None:
@@ -77,15 +105,18 @@ def _revoke_all_misses_other_instance_cache(apps: list[Any]) -> list[WsgiApp]:
                 return cache.get(token) if token else None
 
         def end_everywhere(token: str | None, client: Client, end: Any = end) -> bool:
-            for each in caches:
-                each.pop(token, None)
-            return end(token, client)
+            with lock:
+                for each in caches:
+                    each.pop(token, None)
+                return end(token, client)
 
         def revoke_everywhere(current: Session, public_id: str, client: Client, revoke: Any = revoke) -> Any:
-            for each in caches:
-                for token in [t for t, s in each.items() if s.id == public_id]:
-                    del each[token]
-            return revoke(current, public_id, client)
+            with lock:
+                outcome = revoke(current, public_id, client)
+                for each in caches:
+                    for token in [t for t, s in each.items() if s.id == public_id]:
+                        del each[token]
+                return outcome
 
         sessions.authenticate, sessions.end, sessions.revoke = through_cache, end_everywhere, revoke_everywhere
         # revoke-all clears this instance's cache only (the bug): the other's keeps the ended sessions.
@@ -93,10 +124,11 @@ def _revoke_all_misses_other_instance_cache(apps: list[Any]) -> list[WsgiApp]:
 
         def revoke_others_here(current: Session, client: Client, revoke_others: Any = revoke_others,
                                cache: Any = cache) -> Any:
-            ended = revoke_others(current, client)
-            for token in [t for t, s in cache.items() if s.user_id == current.user_id and s.id != current.id]:
-                del cache[token]
-            return ended
+            with lock:
+                ended = revoke_others(current, client)
+                for token in [t for t, s in cache.items() if s.user_id == current.user_id and s.id != current.id]:
+                    del cache[token]
+                return ended
 
         sessions.revoke_others = revoke_others_here
     return apps

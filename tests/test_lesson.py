@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import diagnoses, lesson
+from conformance import curl, diagnoses, lesson
+from conformance.client import Exchange, Target
 from conformance.server_process import ServerProcess
 
 from .broken_servers import CONTROL, VARIANTS, serving
@@ -130,3 +131,43 @@ def test_cli_says_when_the_server_is_not_there():
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 2 and "cannot reach http://127.0.0.1:9/" in proc.stderr, proc.stderr
+
+
+class Terminal(io.StringIO):
+    """An output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colours_only_on_a_terminal_and_never_with_no_color(tmp_path, quiet_impl):
+    with serving(VARIANTS_BY_ID["me-guest-without-cookie"].app(str(tmp_path / "s.db"))) as url:
+        outputs = {}
+        for name, out, flags in [
+            ("pipe", io.StringIO(), []),
+            ("terminal", Terminal(), []),
+            ("no-color", Terminal(), ["--no-color"]),
+        ]:
+            assert lesson.main(["--base-url", url, *flags], out=out) == 1
+            outputs[name] = out.getvalue()
+    assert "\033[" not in outputs["pipe"] and "\033[" not in outputs["no-color"]
+    assert "\033[31;1mFAILED\033[0m" in outputs["terminal"]
+
+
+def test_each_exchange_reads_as_a_curl_command_a_person_can_paste():
+    target = Target("http://127.0.0.1:3002/api")
+    login = Exchange("chrome-macos #3", "POST", "/api/login", [("Content-Type", "application/json")], "",
+                     status=200, url="http://127.0.0.1:3002/api/login", sent_body='{"email": "a@b.co", "password": "it\'s"}',
+                     user_agent="Mozilla/5.0 (X)", cookie="none", kept_cookie=True, received_body='{"message":"Logged in."}')
+    assert curl.command(login, target) == (
+        "curl -s -c chrome-macos-3.txt -A 'Mozilla/5.0 (X)' -X POST http://127.0.0.1:3002/api/login "
+        "-H 'Content-Type: application/json' -d '{\"email\": \"a@b.co\", \"password\": \"it'\"'\"'s\"}'"
+    )
+    assert curl.answer(login) == '200 {"message":"Logged in."}   (set the session cookie, saved in chrome-macos-3.txt)'
+    me = Exchange("chrome-macos #3", "GET", "/api/me", [], "", status=401, url="http://127.0.0.1:3002/api/me",
+                  cookie="jar", response_body='{"error":"Not authenticated."}')
+    assert curl.command(me, target) == "curl -s -b chrome-macos-3.txt http://127.0.0.1:3002/api/me"
+    made_up = Exchange("firefox-windows #4", "GET", "/api/me", [], "", url="http://127.0.0.1:3002/api/me",
+                       cookie="garbage", error="connection refused")
+    assert curl.command(made_up, target) == "curl -s -b session=garbage http://127.0.0.1:3002/api/me"
+    assert curl.answer(made_up) == "no answer: connection refused"

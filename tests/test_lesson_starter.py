@@ -61,6 +61,7 @@ def test_today_exercise_3_fails_with_the_hint_that_names_the_lessons_bug(today):
     run = today
     out = run.stdout
     assert run.returncode == 1, out + run.stderr
+    assert "\033[" not in out, "colours only on a terminal"
     before_exercise_3 = [step for step in STEPS if step.part in (BASICS, EX1, EX2)]
     assert out.count("PASSED") == len(before_exercise_3) and out.count("FAILED") == 1, out
     shown, not_yet = out.split("What you have shown:")[1].split("Not yet:")

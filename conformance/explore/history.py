@@ -41,9 +41,12 @@ HOSTILE = {
     "surrogate": "a\ud800b@example.com",
     "bidi": "\u202eelpmaxe@example.com",
     "long": "a" * 5000 + "@example.com",
+    # Not hostile: an address with no account, whose refusal must read as a wrong password's (HARD-ENUM).
+    "unknown": "nobody-{tag}@example.com",
 }
 NAMES = {
     "plain": "Work laptop",
+    "markup": "<b>Work</b> & laptop",
     "padded": "  Phone  ",
     "null": None,
     "blank": "   ",
@@ -189,6 +192,7 @@ class Runner:
         requests_ = [self.request_for(self.model, first), self.request_for(self.model, second)]
         answers = self.send_together(requests_, record)
         plans: dict[str, Any] = {}
+        self.model.logins_together = first.kind == second.kind == "login"
 
         def observe(model: Model) -> dict[str, Any]:
             plans["plan"] = self.plan(model, [first, second], probe_alive=True)
@@ -202,8 +206,10 @@ class Runner:
             check=lambda model, seen: self.check_plan(model, plans["plan"], seen),
             blame=one.rule() if one.ending() else None,
         )
+        self.model.logins_together = False
         if outcome.model is not None:
             self.model = outcome.model
+            self.model.logins_together = False
             record.text += f"   [explained by the order {outcome.order}]"
             return None
         return outcome.problem
@@ -233,8 +239,8 @@ class Runner:
                 body["endOtherSessions"] = one.arg("end_others")
             return dict(device=d, method="POST", path="/login", json=body, cookie=cookie, user=user, password=password)
         if kind == "login-hostile":
-            return dict(device=d, method="POST", path="/login",
-                        json={"email": HOSTILE[one.arg("text")], "password": account.password}, cookie=cookie)
+            return dict(device=d, method="POST", path="/login", cookie=cookie,
+                        json={"email": HOSTILE[one.arg("text")].format(tag=self.tag), "password": account.password})
         if kind == "logout":
             return dict(device=d, method="POST", path="/logout", cookie=cookie)
         if kind == "me":
@@ -361,6 +367,8 @@ class Runner:
             return model.login(d, request["user"], request["password"], answer, one.arg("end_others"),
                                token_used=request.get("cookie"))
         if kind == "login-hostile":
+            if one.arg("text") == "unknown":
+                return model.login(d, None, request["json"]["password"], answer)
             if answer.status == 401:
                 return []
             return model.refused_input(answer, "HARD-BAD-INPUT", "login with a hostile email")

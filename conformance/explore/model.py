@@ -90,7 +90,7 @@ class Session:
     # Tokens this session held before a password change rotated it: 401 with reason password_changed.
     old_tokens: list[str] = field(default_factory=list)
     name: str | None = None
-    new_device: bool = False
+    new_device: bool | None = False  # None: learnt from the first list that shows it
     # CORE-LAST-ACTIVE: the lastActiveAt last listed, and whether the session was used since.
     last_seen: str | None = None
     used_since_seen: bool = True
@@ -136,6 +136,8 @@ class Model:
         self.refused_login_body: Any = None
         # The device name each User-Agent gets, learnt from the first list that shows it (CORE-LIST).
         self.device_names: dict[str, str] = {}
+        # Set while a pair of two logins is applied: EXT-NEW-DEVICE's flag is then whatever the server says.
+        self.logins_together = False
         # The body of a 404 for a made-up id, that another user's id must equal (CORE-REVOKE, EXT-RENAME).
         self.not_found_bodies: dict[str, Any] = {}
 
@@ -199,6 +201,7 @@ class Model:
 
     def _end(self, session: Session, reason: str, rule: str) -> None:
         self.accounts[session.user].last_ending = (rule, self.step)
+        self.last_ending = (rule, self.step)
         session.alive = False
         session.ended_reason = reason
         session.ended_rule = rule
@@ -281,7 +284,10 @@ class Model:
             return [Problem("HARD-TOKEN", "the login issued a token issued before")]
         account.failures = 0
         agent = self.devices[device].agent
-        new_device = bool(account.agents_logged_in) and agent not in account.agents_logged_in
+        new_device: bool | None = bool(account.agents_logged_in) and agent not in account.agents_logged_in
+        if self.logins_together:
+            # Two logins at once may each see the other's device as unseen, or not: the flag is learnt.
+            new_device = None
         account.agents_logged_in.append(agent)
         session = Session(len(self.sessions), user, device, agent, answer.cookie, new_device=new_device)
         self.sessions.append(session)
@@ -341,12 +347,14 @@ class Model:
         worked ended it too (a logout by user id, a revoke-all without `AND id
         != ?`); without one, the step under way did.
         """
-        ending = self.accounts[session.user].last_ending
-        if ending is not None and ending[1] >= session.last_ok_step:
-            return ending[0]
+        for ending in (self.accounts[session.user].last_ending, self.last_ending):
+            # The account's own endings first; then anyone's (a revoke-all that forgot `WHERE user_id = ?`).
+            if ending is not None and ending[1] >= session.last_ok_step:
+                return ending[0]
         return self.current_rule or "CORE-LOGIN"
 
     current_rule: str | None = None
+    last_ending: tuple[str, int] | None = None
 
     # --- CORE-LIST (the list's own content is checked in observe) ----------------------------
 
@@ -364,6 +372,9 @@ class Model:
         if not isinstance(body, list) or not all(isinstance(item, dict) and "id" in item for item in body):
             return [Problem("CORE-LIST", f"expected a JSON array of session objects, got {body!r:.200}")]
         alive = self.alive_sessions(session.user)
+        if not all(isinstance(item.get("isCurrent"), bool) for item in body):
+            return [Problem("CORE-LIST", "every entry's \"isCurrent\" must be true or false, got "
+                            f"{[item.get('isCurrent') for item in body]!r}")]
         current = [item for item in body if item.get("isCurrent") is True]
         if len(current) != 1:
             return [Problem("CORE-LIST", f"exactly one entry must be current, found {len(current)}")]
@@ -426,6 +437,8 @@ class Model:
                 if item.get("name", "missing") != owner.name:
                     return [Problem("EXT-RENAME", f"session {owner.key}: expected \"name\": {owner.name!r}, "
                                     f"got {item.get('name', '(missing)')!r}")]
+                if owner.new_device is None and isinstance(item.get("newDevice"), bool):
+                    owner.new_device = item["newDevice"]
                 if item.get("newDevice") is not owner.new_device:
                     return [Problem("EXT-NEW-DEVICE", f"session {owner.key}: expected \"newDevice\": "
                                     f"{owner.new_device}, got {item.get('newDevice')!r}")]

@@ -27,7 +27,7 @@ from conformance.explore.machine import Budget, Config, machine_for
 DEFAULT_EXAMPLES = 100
 DEFAULT_SECONDS = 45.0
 # Shrinking gets this long beyond the budget, so a failure found late is still shrunk.
-SHRINK_SECONDS = 30.0
+SHRINK_SECONDS = 15.0
 STEPS_PER_HISTORY = 25
 REPLAYS = 3
 
@@ -70,12 +70,13 @@ def explore(
     script_dir: str | None = None,
     command: list[str] | None = None,
     recover: bool = True,
+    shrink_seconds: float = SHRINK_SECONDS,
 ) -> Result:
     """Explore histories against the targets; return what was run and the shortest reproduced divergence."""
     seed = random.SystemRandom().randrange(1, 2**31) if seed is None else seed
     result = Result(seed)
     started = time.monotonic()
-    budget = Budget(started + seconds, SHRINK_SECONDS if shrink else 0.0)
+    budget = Budget(started + seconds, shrink_seconds if shrink else 0.0)
     config = Config(targets, level, touch_interval, budget, recover)
     machine = hypothesis_seed(seed)(machine_for(config))
     phases = [Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
@@ -104,7 +105,7 @@ def explore(
         history, records, divergence = budget.finding
         if shrink:
             history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
-                                                       started + seconds + SHRINK_SECONDS)
+                                                       time.monotonic() + shrink_seconds)
         result.rule = divergence.problem.rule
         result.message = str(divergence)
         result.history, result.steps_of_history = records, history

@@ -51,13 +51,16 @@ def curl_script(targets: list[Target], records: list[Any], divergence: Any) -> s
         exchanges = [x for x in record.exchanges if not x["request"].get("look") or record.number == last]
         together = [x for x in exchanges if x.get("together")]
         after: list[str] = []
-        for exchange in exchanges:
-            now, later = _curl(exchange, cookie, tokens, ids, exchange in together)
+        for exchange in together:
+            now, later = _curl(exchange, cookie, tokens, ids, True)
             lines += now
             after += later
         if together:
             lines.append("wait")
         lines += after
+        for exchange in exchanges:
+            if exchange not in together:
+                lines += _curl(exchange, cookie, tokens, ids, False)[0]
         for exchange in record.exchanges:
             _learn_ids(exchange, tokens, ids)
     lines.append("")

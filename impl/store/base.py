@@ -1,10 +1,12 @@
 """The store interface: what the session policy asks of a database, and nothing more.
 
 The policy (impl/sessions.py, impl/accounts.py, impl/throttle.py) decides
-tokens, hashing, cut-offs and what each action means; a backend
-(impl/store/sqlite.py, impl/store/postgres.py) only stores and finds rows,
-with the verbs below. As Django's session backends do: `base` holds the
-contract, each backend its storage.
+tokens, hashing, cut-offs and what each action means; the store only
+stores and finds rows, with the verbs below. As Django's session backends
+do, `base` holds the contract; the verbs are written once, as transaction
+scripts over a small SQL dialect (impl/store/sql.py), and each backend
+(impl/store/sqlite.py, impl/store/postgres.py) holds its dialect,
+connections, schema and migrations.
 
 Theory of operation: what every backend guarantees
 --------------------------------------------------
@@ -15,7 +17,7 @@ Theory of operation: what every backend guarantees
 2. Alive means: not ended (no end reason recorded on the row), of its
    user's current generation, last active after the idle cut-off and created
    after the absolute cut-off. The cut-offs come from the policy (`Cutoffs`);
-   each backend writes that condition once.
+   the condition is written once (impl/store/sql.py).
 3. Every ending action is one atomic step that first re-checks the caller.
    Revoke, revoke-all, logout and password change take the caller's token
    hash, and in one transaction check that the caller's session is still

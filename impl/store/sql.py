@@ -23,6 +23,9 @@ How the guarantees of impl/store/base.py are kept here, once for every backend:
    retire a generation (`_retire_generation`): a few single-row statements
    whatever the number of sessions.
 4. Every action's event is inserted (`_log`) in the action's own transaction.
+5. A login first reads its user's row, locked like an ending's: it writes
+   nothing if the password hash it checked is no longer the user's, and with
+   `end_others` (EXT-RECOVER) retires the generation in the same transaction.
 """
 
 from __future__ import annotations
