@@ -203,3 +203,18 @@ def serving_explored(variant: Explored, db_path: str) -> Iterator[list[str]]:
     with contextlib.ExitStack() as stack:
         apps = variant.build(_apps(db_path, variant.instances))
         yield [stack.enter_context(serving(app)) for app in apps]
+
+
+def serve_explored(variant_id: str, db_path: str, conn: Any) -> None:
+    """Serve a variant's instances in this process; send their URLs through `conn`; stop when `conn` closes."""
+    import logging
+
+    logging.getLogger("impl").disabled = True  # these servers crash on purpose at times
+    variant = next(v for v in EXPLORED if v.id == variant_id)
+    with serving_explored(variant, db_path) as urls:
+        conn.send(urls)
+        try:
+            conn.recv()
+        except EOFError:  # the parent closed its end: the run is over
+            pass
+    conn.close()

@@ -21,8 +21,9 @@ from conformance.reports import CHECKS_SHOWN_PER_RULE
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance"
 FORBIDDEN = {"impl", "bottle", "ua_parser", "granian"}
-# jsonschema: the suite validates bodies against the OpenAPI description (conformance/schema.py).
-ALLOWED = set(sys.stdlib_module_names) | {"pytest", "requests", "jsonschema", "conformance"}
+# jsonschema: the suite validates bodies against the OpenAPI description (conformance/schema.py);
+# hypothesis: --explore's histories (conformance/explore/machine.py).
+ALLOWED = set(sys.stdlib_module_names) | {"pytest", "requests", "jsonschema", "hypothesis", "conformance"}
 
 # Runs `python -m conformance` with server code made unimportable, and fails
 # loudly (exit 97) if anything still tried to import it.
@@ -99,7 +100,7 @@ def test_suite_files_import_no_server_code():
     assert found == []
 
 
-def test_suite_files_import_only_pytest_requests_jsonschema_and_stdlib():
+def test_suite_files_import_only_pytest_requests_jsonschema_hypothesis_and_stdlib():
     found = [
         f"{path.relative_to(ROOT)}:{line}: {name}"
         for path in sorted(SUITE.rglob("*.py"))
