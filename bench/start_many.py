@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start the server many times, several at once, and count the starts that served (issue 18 point 7).
+"""Start the server many times, several at once, and count the starts that served: a start-up hang shows up here.
 
     .venv/bin/python bench/start_many.py                 # 300 starts, 3 at once
     .venv/bin/python bench/start_many.py --starts 1000 --at-once 4
@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# It reuses the tests' start-and-stop; tests/ is not an installed package,
+# so the checkout's root has to be on the path for that import.
 sys.path.insert(0, str(ROOT))
 
 from tests.test_startup import start_and_stop  # noqa: E402

@@ -6,11 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance.options import ENV_BASE_URL, OPTIONS
+from conformance.options import ENV_BASE_URL, OPTIONS, base_urls
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 EPILOG = f"""\
+For a student after the lesson: `python -m conformance lesson --base-url URL` takes your
+server through the lesson's steps, with each request as a curl command and a hint at the
+first failure (`python -m conformance lesson --help`).
+
 examples:
   python -m conformance --base-url http://localhost:3000
   python -m conformance --base-url http://localhost:3000/api --level hardening --json-report out.json
@@ -77,7 +81,10 @@ def pytest_arguments(namespace: argparse.Namespace, extra: list[str]) -> list[st
     for flags, kwargs in OPTIONS:
         flag = flags[0]
         value = getattr(namespace, flag.lstrip("-").replace("-", "_"))
-        if kwargs.get("action") == "append":
+        if flag == "--base-url":
+            for url in base_urls(namespace):
+                args += [flag, url]
+        elif kwargs.get("action") == "append":
             for item in value:
                 args += [flag, item]
         elif kwargs.get("action") == "store_true":
@@ -98,6 +105,12 @@ def pytest_arguments(namespace: argparse.Namespace, extra: list[str]) -> list[st
 def main(argv: list[str] | None = None) -> int:
     """Run the suite; return 0 (all MUST rules passed), 1 (a rule failed) or 2 (could not run)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lesson"]:
+        from conformance import lesson
+
+        # The command the student typed, so that "run the same command again" is that command.
+        typed = "python -m conformance" if Path(sys.argv[0]).name == "__main__.py" else "sessions-conformance"
+        return lesson.main(argv[1:], prog=f"{typed} lesson")
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")

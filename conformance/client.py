@@ -20,6 +20,8 @@ from conformance import schema
 REQUEST_TIMEOUT = 10.0
 # How much of each body a failure report shows.
 BODY_EXCERPT = 300
+# How much of each body the lesson runner shows after its curl command.
+REPLAY_BODY_EXCERPT = 2000
 # A failure shows at most this many exchanges (the last ones): the timeout
 # checks make dozens of identical requests.
 MAX_EXCHANGES_SHOWN = 40
@@ -284,6 +286,19 @@ class Exchange:
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     response_body: str = ""
     error: str = ""
+    # What a replay needs and a report must not show (the lesson runner
+    # prints each exchange as a curl command): the full URL, the body as
+    # sent, the User-Agent, and where the session cookie came from.
+    url: str = ""
+    sent_body: str = ""
+    user_agent: str | None = None
+    # "jar": the device's own cookie; "none": no session cookie; anything
+    # else is a value the check chose (a made-up or an old token).
+    cookie: str = "none"
+    # Whether the answer set a session cookie that the device kept.
+    kept_cookie: bool = False
+    # The answer's body, longer than the report's excerpt (a list of sessions).
+    received_body: str = ""
 
     def format(self, redact: Redactor, number: int) -> str:
         lines = [f"#{number} {self.method} {self.path}   [{self.device}]"]
@@ -482,6 +497,10 @@ class Device:
             path=self._shown_path(path),
             request_headers=self._shown_request_headers(sent),
             request_body=self._shown_request_body(json, data),
+            url=self.target.url(path),
+            sent_body=data.decode("utf-8", "replace") if isinstance(data, bytes) else data if isinstance(data, str) else "",
+            user_agent=sent.get("User-Agent"),
+            cookie=self._cookie_source(token, headers),
         )
         self.target.log.append(exchange)
         try:
@@ -503,8 +522,10 @@ class Device:
             (name, value) for name in _SHOWN_RESPONSE_HEADERS for value in _header_values(response, name)
         ] + [("set-cookie", redact_cookie_header(raw)) for raw in set_cookies]
         exchange.response_body = excerpt(response.content)
+        exchange.received_body = excerpt(response.content, REPLAY_BODY_EXCERPT)
         if follow_cookies:
             self._follow(set_cookies)
+            exchange.kept_cookie = any(parse_set_cookie(raw)[0] == self.target.cookie_name for raw in set_cookies)
         schema.check(method, path, response.status_code, response.content, self.target.rule)
         return response
 
@@ -574,6 +595,13 @@ class Device:
                 self.target.redact.add(value)
 
     # -- what a failure report shows --
+
+    def _cookie_source(self, token: Any, headers: dict[str, Any] | None) -> str:
+        if any(name.lower() == "cookie" for name in headers or {}):
+            return "header"
+        if token is None:
+            return "none"
+        return "jar" if token == self.token else str(token)
 
     def _shown_path(self, path: str) -> str:
         # The path as sent, base URL prefix included: what a server log would show.

@@ -2,4 +2,4 @@
 
 # pytest imports a plugin once per name, so `-p conformance.plugin` (as
 # `python -m conformance` passes it) and this line never register it twice.
-pytest_plugins = ["conformance.plugin"]
+pytest_plugins = ["conformance.plugin", "conformance.explore.plugin"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from conformance import rules
@@ -136,5 +137,74 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
             default=None,
             help="write the per-rule results as JSON (e.g. --json-report report.json)",
         ),
+    ),
+]
+
+
+class _BaseUrls(argparse.Action):
+    """--base-url, repeatable: the first is the suite's target; all of them are the instances --explore spreads devices over."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        urls = list(getattr(namespace, "base_urls", None) or [])
+        urls.append(values)
+        namespace.base_urls = urls
+        if len(urls) == 1:
+            setattr(namespace, self.dest, values)
+
+
+def base_urls(option: Any) -> list[str]:
+    """Every --base-url given, in order (one at most from the environment when none was)."""
+    return list(getattr(option, "base_urls", None) or ([option.base_url] if option.base_url else []))
+
+
+OPTIONS[0][1]["action"] = _BaseUrls
+OPTIONS[0][1]["help"] += (
+    "; repeat it to name several instances of one server (--base-url A --base-url B): the fixed checks use "
+    "the first, --explore spreads its devices over all"
+)
+OPTIONS += [
+    (
+        ("--explore",),
+        dict(
+            action="store_true",
+            default=False,
+            help="also explore random multi-device histories and concurrent pairs against a model of the "
+            "contract, shrinking any divergence to a short history and a curl script (e.g. --explore)",
+        ),
+    ),
+    (
+        ("--explore-only",),
+        dict(
+            action="store_true",
+            default=False,
+            help="explore only: run no fixed check (e.g. --explore-only --explore-seconds 20)",
+        ),
+    ),
+    (
+        ("--explore-examples",),
+        dict(type=int, default=None, metavar="N",
+             help="explore at most N histories (default 100; e.g. --explore-examples 30)"),
+    ),
+    (
+        ("--explore-seconds",),
+        dict(type=float, default=None, metavar="S",
+             help="explore for at most S seconds, shrinking a divergence apart (default 45; e.g. --explore-seconds 20)"),
+    ),
+    (
+        ("--explore-seed",),
+        dict(type=int, default=None, metavar="SEED",
+             help="replay the exploration of this seed, as printed by a run (e.g. --explore-seed 1234)"),
+    ),
+    (
+        ("--explore-db",),
+        dict(default=None, metavar="DIR",
+             help="keep Hypothesis' failing histories in DIR and try them first next time "
+             "(default: none kept; e.g. --explore-db .explore-db)"),
+    ),
+    (
+        ("--explore-dir",),
+        dict(default=None, metavar="DIR",
+             help="write a failing history's curl script in DIR (default: the system's temporary folder; "
+             "e.g. --explore-dir .)"),
     ),
 ]

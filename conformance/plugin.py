@@ -12,6 +12,7 @@ Each concern lives in its own module, which these hooks call:
 - outcomes.py: what each check did, how a failure counts (FAIL, WARN for a
   hardening rule at level core, XFAIL when --expect-failures lists it:
   expectations.py) and each rule's verdict;
+- recording.py: what pytest's report of a check says, kept as its record;
 - failures.py and reports.py: the terminal, JSON and JUnit reports.
 
 Selection: `--rule` deselects checks of other rules; `--level` deselects only
@@ -32,13 +33,13 @@ from typing import Any, Generator
 
 import pytest
 
-from conformance import diagnoses, preconditions, reports, rules
+from conformance import recording, reports, rules
 from conformance.client import Target
 from conformance.options import ENV_BASE_URL, OPTIONS
-from conformance.outcomes import CheckRecord, judge, standing
+from conformance.outcomes import judge
 from conformance.probe import cannot_check, learn_cookie_name
 from conformance.reference import ReferenceServer, ServerStartError, touch_interval_for
-from conformance.state import STATE, RunState, base_url_of, from_options, is_check, rule_of, state_of
+from conformance.state import STATE, base_url_of, from_options, is_check, state_of
 
 pytest_plugins = ["conformance.fixtures"]
 
@@ -171,39 +172,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     state = item.config.stash.get(STATE, None)
-    if state is None or item.get_closest_marker("rule") is None:
-        return report
-    rule_id = rule_of(item)
-    record = state.tests.setdefault(item.nodeid, CheckRecord(item.name, rule_id))
-    if report.skipped and not hasattr(report, "wasxfail"):
-        record.outcome = record.shown_as = "skip"
-        record.message = _skip_reason(report)
-    elif report.failed:
-        blamed = preconditions.blamed_rule(call.excinfo) if report.when == "call" else None
-        if blamed is not None and blamed != rule_id and record.outcome != "fail":
-            # Not this rule's failure: the check could not be made, blaming `blamed`.
-            record.outcome, record.blamed = "precondition", blamed
-            record.message = _redact(state, str(call.excinfo.value).strip().splitlines()[0][:400])
-        elif record.outcome != "fail":
-            record.outcome = "fail"
-            message = ("setup: " if report.when == "setup" else "") + _failure_message(report)
-            record.message = _redact(state, message)
-            value = call.excinfo.value if call.excinfo is not None else None
-            record.expected = _redact(state, str(getattr(value, "expected", "")))
-            record.got = _redact(state, str(getattr(value, "got", "")))
-        if not record.causes:
-            record.causes = diagnoses.found()
-        _explain(report, record, state)
-        verdict = standing(rule_id, state.level, state.expected)
-        if verdict == "fail":
-            record.shown_as = "error" if record.outcome == "precondition" else "fail"
-            if record.outcome == "precondition":
-                # Reported as pytest reports a failed setup: ERROR in its summary, <error> in JUnit.
-                report.when = "setup"
-        else:
-            record.shown_as = verdict
-            report.outcome = "skipped"
-            report.wasxfail = f"{verdict.upper()} {rule_id}: {record.message}"
+    if state is not None and item.get_closest_marker("rule") is not None:
+        recording.record(state, item, call, report)
     return report
 
 
@@ -213,50 +183,6 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if str(getattr(report, "wasxfail", "")).startswith("WARN "):
         return "warned", "w", "WARN"
     return None
-
-
-def _failure_message(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if not first:
-        # A bare exception (StopIteration, KeyError()) has no message of its own.
-        first = crash.message.strip() if crash is not None and crash.message.strip() else "failed"
-    head, sep, rest = first.partition(": ")
-    kind = head.rpartition(".")[2]
-    if sep and " " not in head and (kind.endswith(("Error", "Exception", "Mismatch")) or kind == "Failed"):
-        first = rest
-    return first.strip()[:400]
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        reason = longrepr[2]
-        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
-    return str(longrepr or "")
-
-
-def _explain(report: pytest.TestReport, record: CheckRecord, state: RunState) -> None:
-    """Add the likely causes, the rule's text and the check's HTTP exchanges to a failure report, tokens shortened.
-
-    The report becomes plain text: pytest's assertion introspection prints the
-    values it compared, and a session token must not reach a CI log that way.
-    """
-    rule = rules.RULES[record.rule]
-    text = str(report.longrepr).rstrip()
-    for cause in record.causes:
-        text += f"\n\nLikely cause: {cause.text}"
-    text += f"\n\n--- rule {record.rule} ({rule.level}): {rule.title} ---\n{rule.text}"
-    if state.target is not None and state.target.log.items:
-        record.transcript = state.target.log.format(state.target.redact)
-        text += "\n\n--- HTTP exchanges of this test (tokens shortened) ---\n" + record.transcript
-    report.longrepr = _redact(state, text)
-
-
-def _redact(state: RunState, text: str) -> str:
-    return state.target.redact(text) if state.target is not None else text
 
 
 # Before the JUnit plugin's own sessionfinish, which writes the file.
@@ -270,10 +196,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.results = verdicts.results
     state.problems += verdicts.problems
     state.notes += verdicts.notes
+    # --explore's EXPLORE line, beside the rules (conformance/explore/plugin.py; registered by conftest.py).
+    from conformance.explore import plugin as explore
+
+    explored = explore.results(config, state)
+    state.results += explored
     reports.record_junit_properties(state)
     status = int(session.exitstatus)
     if status in (0, 1):
-        status = 1 if verdicts.failed or state.problems else 0
+        status = 1 if verdicts.failed or state.problems or any(r["outcome"] == "fail" for r in explored) else 0
     session.exitstatus = status
     state.exit_code = status if status in (0, 1) else 2
     if state.json_report:
@@ -296,5 +227,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         failed = terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
         others = [report for report in failed if report.nodeid not in state.tests]
         reports.write_failures(terminalreporter, state, others)
+        if state.only_checks:
+            # pytest's "short test summary" would list the failed checks a third time.
+            terminalreporter.reportchars = ""
     if state.results:
         reports.write_table(terminalreporter, state)

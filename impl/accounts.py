@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials, NotAuthenticated
+from .errors import BadRequest, Conflict, Forbidden, InvalidCredentials
 from .passwords import PasswordHasher
 from .sessions import LOGIN_FAILED, PASSWORD_CHANGED, Client, Session, SessionManager, new_token
 from .store import Store
@@ -115,8 +115,7 @@ class Accounts:
         ok = self.hasher.verify(candidate, row.password_hash if row else None)
         if not (row and ok and candidate):
             if row is not None:
-                event = self.sessions.event(LOGIN_FAILED, client)
-                self.store.add_failed_login(row.id, event, event.at - FAILED_LOGIN_WINDOW_MS, FAILED_LOGIN_ADDRESSES)
+                self._log_failure(row.id, client)
             raise InvalidCredentials()
         self.throttle.succeeded(key)
         checked = row.password_hash
@@ -150,10 +149,14 @@ class Accounts:
             row = self.store.find_user_by_id(user.id)
             if row is None or not self.hasher.verify(password, row.password_hash):
                 if row is not None:
-                    self.store.add_event(row.id, self.sessions.event(LOGIN_FAILED, client))
+                    self._log_failure(row.id, client)
                 raise InvalidCredentials()
             user = replace(user, password_hash=row.password_hash)
         raise InvalidCredentials()
+
+    def _log_failure(self, user_id: str, client: Client) -> None:
+        event = self.sessions.event(LOGIN_FAILED, client)
+        self.store.add_failed_login(user_id, event, event.at - FAILED_LOGIN_WINDOW_MS, FAILED_LOGIN_ADDRESSES)
 
     def change_password(self, current: Session, current_password: str, new_password: str, client: Client) -> tuple[str, int]:
         """Change the password of the session's user; return the session's new token and how many others ended.
@@ -162,6 +165,7 @@ class Accounts:
         attempt: HARD-THROTTLE); then one store transaction sets the new hash,
         ends every other session and moves this one to a new token, so there
         is no moment when the new password works and an old session still does.
+        Raises CallerGone when the session was ended meanwhile.
         """
         validate_password(new_password, "newPassword")
         key = self.throttle.attempt(email_key(current.email), client.ip)
@@ -178,6 +182,4 @@ class Accounts:
             self.sessions.cutoffs(),
             self.sessions.event(PASSWORD_CHANGED, client),
         )
-        if revoked is None:
-            raise NotAuthenticated(reason=self.sessions.why_ended(current.token_hash))
         return token, revoked

@@ -18,11 +18,11 @@ from .accesslog import AccessLog
 from .accounts import Accounts
 from .config import Config
 from .metrics import MeteredStore, Metrics
-from .errors import STATUS_MESSAGES, ApiError, Unavailable
+from .errors import STATUS_MESSAGES, ApiError, NotAuthenticated, Unavailable
 from .passwords import PasswordHasher
 from .services import Services
 from .sessions import SessionManager
-from .store import StoreError, open_store
+from .store import CallerGone, StoreError, open_store
 from .throttle import Throttle
 from .web import client_ip, declared_length, is_cross_site
 
@@ -134,6 +134,12 @@ def json_api(callback: Callable[..., Any]) -> Callable[..., Any]:
             log.warning("%s %s: store unavailable: %s", bottle.request.method, bottle.request.path, exc)
             bottle.request.environ[_STORE_FAULT] = type(exc).__name__
             return _error(Unavailable(retry_after=exc.retry_after))
+        except CallerGone as exc:
+            # The requester's own session was ended while this request was on
+            # its way (a concurrent revoke-all, logout or password change):
+            # nothing was done, and the answer is the 401 it would get now.
+            sessions = bottle.request.app.services.sessions
+            return _error(NotAuthenticated(reason=sessions.why_ended(exc.token_hash)))
         except ApiError as exc:
             return _error(exc)
         if isinstance(result, (dict, list)):

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from . import devices
 from .config import Config
-from .store import Cutoffs, Event, ListedSession, NewSession, Outcome, SessionRow, Store, StoreError
+from .store import CallerGone, Cutoffs, Event, ListedSession, NewSession, Outcome, SessionRow, Store, StoreError
 from .store.base import EXPIRED
 
 log = logging.getLogger(__name__)
@@ -226,31 +226,36 @@ class SessionManager:
         """Return the user's live sessions, most recently active first."""
         return self.store.list_sessions(user_id, self.cutoffs())
 
+    # The actions below raise CallerGone (from the store, having done
+    # nothing) when `current` was ended while its request was on the way.
+
     def revoke(self, current: Session, public_id: str, client: Client) -> Outcome:
         """End one of the caller's user's other sessions by public id."""
         if not is_well_formed_public_id(public_id):
             return Outcome.NOT_FOUND
         return self.store.revoke_session(current.token_hash, public_id, self.cutoffs(), self.event(SESSION_REVOKED, client))
 
-    def rename(
-        self, current: Session, public_id: str, name: str | None, client: Client
-    ) -> tuple[Outcome, ListedSession | None]:
-        """Name one of the caller's user's sessions (None removes the name)."""
+    def rename(self, current: Session, public_id: str, name: str | None, client: Client) -> ListedSession | None:
+        """Name one of the caller's user's sessions (None removes the name); return it, or None if not found."""
         if not is_well_formed_public_id(public_id):
-            return Outcome.NOT_FOUND, None
+            return None
         return self.store.rename_session(
             current.token_hash, public_id, name, self.cutoffs(), self.event(SESSION_RENAMED, client)
         )
 
-    def revoke_others(self, current: Session, client: Client) -> int | None:
-        """End every session of the user except `current`; how many, or None if `current` itself ended meanwhile."""
+    def revoke_others(self, current: Session, client: Client) -> int:
+        """End every session of the user except `current`; return how many."""
         return self.store.revoke_other_sessions(current.token_hash, self.cutoffs(), self.event(SESSIONS_REVOKED_ALL, client))
 
     def end(self, token: str | None, client: Client) -> bool:
         """End the session of a cookie token (logout); False when there was none alive."""
         if not token or not is_well_formed_token(token):
             return False
-        return self.store.logout(hash_token(token), self.cutoffs(), self.event(LOGOUT, client))
+        try:
+            self.store.logout(hash_token(token), self.cutoffs(), self.event(LOGOUT, client))
+        except CallerGone:
+            return False
+        return True
 
     def purge_expired(self) -> int:
         """Delete what nobody may ask about any more: sessions past their absolute timeout, old events."""

@@ -47,7 +47,7 @@ from impl.threaded import serving_in_thread
 from impl.accounts import User, validate_email, validate_password
 from impl.errors import BadRequest, Conflict, InvalidCredentials
 from impl.sessions import LOGIN, LOGOUT, Client, Session, hash_token, is_well_formed_token
-from impl.store import Cutoffs, Event, NewSession, Outcome, UserRow
+from impl.store import CallerGone, Cutoffs, Event, NewSession, Outcome, UserRow
 from impl.web import session_cookie
 
 from .conftest import FAST
@@ -269,7 +269,13 @@ def replace_token_policy(sessions: Any, make_token: Callable[[], str]) -> None:
         return Session.from_row(row, token_hash)
 
     def end(token: str | None, client: Client) -> bool:
-        return bool(token) and sessions.store.logout(hash_token_any(token), sessions.cutoffs(), sessions.event(LOGOUT, client))
+        if not token:
+            return False
+        try:
+            sessions.store.logout(hash_token_any(token), sessions.cutoffs(), sessions.event(LOGOUT, client))
+        except CallerGone:
+            return False
+        return True
 
     sessions.start, sessions.authenticate, sessions.end = start, authenticate, end
 
@@ -830,7 +836,7 @@ def _cache_after_first_use(app: Any, cleared_by: set[str]) -> Any:
                 forget(lambda session: session.id != public_id)
             return outcome
 
-    def revoke_others_and_forget(current: Session, client: Client) -> int | None:
+    def revoke_others_and_forget(current: Session, client: Client) -> int:
         with lock:
             ended = revoke_others(current, client)
             if "revoke-all" in cleared_by:
@@ -952,7 +958,7 @@ def _revoke_all_ends_current(app: Any) -> WsgiApp:
     sessions = app.services.sessions
     revoke_others = sessions.revoke_others
 
-    def revoke_all_of_them(current: Session, client: Client) -> int | None:
+    def revoke_all_of_them(current: Session, client: Client) -> int:
         ended = revoke_others(current, client)
         sessions.store.logout(current.token_hash, sessions.cutoffs(), sessions.event(LOGOUT, client))
         return ended
@@ -1412,10 +1418,10 @@ def _throttle_never_resets(app: Any) -> WsgiApp:
 def _password_change_keeps_other_sessions(app: Any) -> WsgiApp:
     store = app.services.store
 
-    def change_password(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+    def change_password(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int:
         me = store.find_session(caller, cutoffs)
         if me is None:
-            return None
+            raise CallerGone(caller)
         with contextlib.closing(sql(store)) as conn:
             conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, me.user_id))
             conn.execute("UPDATE sessions SET token_hash = ? WHERE token_hash = ?", (new_token_hash, caller))
@@ -1436,7 +1442,7 @@ def _password_change_keeps_old_token(app: Any) -> WsgiApp:
     store = app.services.store
     change = store.change_password
 
-    def keep_token(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+    def keep_token(caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event) -> int:
         return change(caller, new_hash, caller, cutoffs, event)
 
     store.change_password = keep_token
@@ -1447,6 +1453,57 @@ def _password_change_keeps_old_token(app: Any) -> WsgiApp:
         return status, headers, body
 
     return rewrite_responses(app, edit)
+
+
+# The pause a broken login takes between its two steps below (a GeoIP lookup, a
+# notification mail): it widens a window that exists without it, so the
+# suite's race checks catch the bug in every run rather than in most.
+SLOW_STEP = 0.05
+
+
+@variant(
+    "login-checks-password-outside-transaction",
+    ["EXT-PASSWORD"],
+    "login checks the password against the hash it read, looks the device up (a slow call), then writes "
+    "the session without checking that the hash is still the user's: a login with the old password in "
+    "flight during a password change lands after it and lives",
+)
+def _login_checks_password_outside_transaction(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+    start = sessions.start
+
+    def start_unchecked(user_id: str, client: Client, password_hash: str | None = None) -> str | None:
+        time.sleep(SLOW_STEP)
+        return start(user_id, client)
+
+    sessions.start = start_unchecked
+    return app
+
+
+# --- EXT-RECOVER ------------------------------------------------------------------------
+
+
+@variant(
+    "recover-in-two-steps",
+    ["EXT-RECOVER"],
+    "endOtherSessions creates the session, sends the \"new sign-in\" mail (a slow call), then runs the "
+    "revoke-all code for the new session as a second transaction and answers 200 whatever it found: a "
+    "thief's looping revoke-all lands in between, ends the owner's new session, and lives on",
+)
+def _recover_in_two_steps(app: Any) -> WsgiApp:
+    sessions = app.services.sessions
+
+    def start_then_revoke_all(user_id: str, client: Client, password_hash: str | None = None) -> tuple[str, int] | None:
+        token = sessions.start(user_id, client, password_hash)
+        if token is None:
+            return None
+        time.sleep(SLOW_STEP)
+        session = sessions.authenticate(token)
+        ended = sessions.revoke_others(session, client) if session is not None else None
+        return token, ended or 0
+
+    sessions.start_alone = start_then_revoke_all
+    return app
 
 
 # --- EXT-ACTIVITY ------------------------------------------------------------------------
@@ -1462,10 +1519,10 @@ def _activity_misses_revoke_all(app: Any) -> WsgiApp:
     store = app.services.store
     revoke_others = store.revoke_other_sessions
 
-    def unlogged(caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
+    def unlogged(caller: bytes, cutoffs: Cutoffs, event: Event) -> int:
         me = store.find_session(caller, cutoffs)
         ended = revoke_others(caller, cutoffs, event)
-        if me is not None and ended is not None:
+        if me is not None:
             with contextlib.closing(sql(store)) as conn:
                 conn.execute(
                     "DELETE FROM events WHERE type = 'sessions_revoked_all' AND actor_session_id = ?", (me.id,)

@@ -273,3 +273,10 @@ def test_the_suite_at_extensions_passes_against_two_postgres_backed_instances(po
     results = {result["id"]: result for result in run["report"]["rules"]}
     failing = {rule: results.get(rule, {}).get("outcome") for rule in rules.RULES if results.get(rule, {}).get("outcome") != "pass"}
     assert failing == {}, run["output"]
+
+
+def test_exploration_spread_over_two_postgres_backed_instances_finds_no_divergence(cluster):
+    # Devices alternate between instances A and B (--explore's several --base-url), over twenty seeds.
+    from .test_explore import assert_no_divergence, explore_seeds
+
+    assert_no_divergence(explore_seeds(cluster[:2], rules.EXTENSIONS, touch_interval=None))

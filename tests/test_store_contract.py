@@ -13,12 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from impl.accounts import Accounts, User
 from impl.config import Config
-from impl.errors import TooManyAttempts
+from impl.errors import InvalidCredentials, TooManyAttempts
 from impl.passwords import PasswordHasher
 from impl.sessions import Client, SessionManager, hash_token, new_token
 from impl.throttle import Throttle
-from impl.store import Cutoffs, Event, Outcome, Store, open_store
+from impl.store import CallerGone, Cutoffs, Event, Outcome, Store, open_store
 from impl.store.base import EXPIRED, LOGGED_OUT, PASSWORD_CHANGED, REVOKED
 
 from .conftest import CHROME_MAC
@@ -250,7 +251,8 @@ def test_revoke_all_from_a_session_already_retired_does_nothing(manager):
     session_a, session_b = manager.authenticate(a), manager.authenticate(b)
     assert manager.revoke_others(session_a, HERE) == 2
     # b was authenticated before a's revoke-all committed; its own must not act.
-    assert manager.revoke_others(session_b, HERE) is None
+    with pytest.raises(CallerGone):
+        manager.revoke_others(session_b, HERE)
     assert manager.authenticate(a) is not None
     assert manager.authenticate(b) is None and manager.authenticate(c) is None
 
@@ -259,8 +261,10 @@ def test_revoke_and_rename_from_an_ended_caller_are_refused(manager):
     a, b = login(manager), login(manager)
     session_a, session_b = manager.authenticate(a), manager.authenticate(b)
     manager.end(b, HERE)
-    assert manager.revoke(session_b, session_a.id, HERE) is Outcome.CALLER_GONE
-    assert manager.rename(session_b, session_a.id, "x", HERE) == (Outcome.CALLER_GONE, None)
+    with pytest.raises(CallerGone):
+        manager.revoke(session_b, session_a.id, HERE)
+    with pytest.raises(CallerGone):
+        manager.rename(session_b, session_a.id, "x", HERE)
     assert manager.authenticate(a) is not None
 
 
@@ -275,7 +279,10 @@ def test_of_two_concurrent_revoke_alls_exactly_one_wins(manager, database, confi
 
         def race(i: int) -> None:
             barrier.wait()
-            results[i] = handles[i].revoke_others(sessions[i], HERE)
+            try:
+                results[i] = handles[i].revoke_others(sessions[i], HERE)
+            except CallerGone:
+                results[i] = None  # refused: the other one retired this caller first
 
         threads = [threading.Thread(target=race, args=(i,)) for i in range(2)]
         for t in threads:
@@ -328,7 +335,8 @@ def test_password_change_moves_the_caller_to_a_new_token_and_ends_the_rest(manag
     assert moved is not None and moved.id == me.id  # same public id, new token
     assert manager.authenticate(bob) is not None
     # The old token cannot change it again: exactly one change wins.
-    assert store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event) is None
+    with pytest.raises(CallerGone):
+        store.change_password(me.token_hash, "other", new_token()[1], manager.cutoffs(), event)
 
 
 def test_a_login_whose_checked_password_hash_changed_writes_no_session(manager, store):
@@ -387,11 +395,11 @@ def test_a_login_past_the_limit_ends_the_least_recently_active_session(store, da
 def test_rename_names_only_the_users_own_live_session(manager):
     me = manager.authenticate(login(manager))
     bob = manager.authenticate(login(manager, "u2"))
-    outcome, listed = manager.rename(me, me.id, "Work laptop", HERE)
-    assert outcome is Outcome.DONE and listed.name == "Work laptop" and listed.device_name == "Chrome on macOS"
-    assert manager.rename(bob, me.id, "mine now", HERE) == (Outcome.NOT_FOUND, None)
+    listed = manager.rename(me, me.id, "Work laptop", HERE)
+    assert listed.name == "Work laptop" and listed.device_name == "Chrome on macOS"
+    assert manager.rename(bob, me.id, "mine now", HERE) is None
     assert [s.name for s in manager.list_for_user("u1")] == ["Work laptop"]
-    assert manager.rename(me, me.id, None, HERE)[1].name is None
+    assert manager.rename(me, me.id, None, HERE).name is None
 
 
 def test_events_are_the_users_own_newest_first_and_page_by_id(manager, store):
@@ -420,7 +428,8 @@ def test_ending_actions_write_their_event_in_the_same_step(manager, store):
         ("session_revoked", other_id, me.id, None),
     ]
     # An ending refused (caller gone) writes nothing.
-    assert manager.revoke_others(me, HERE) is None
+    with pytest.raises(CallerGone):
+        manager.revoke_others(me, HERE)
     assert len(store.list_events("u1", 50, None)) == len(types)
 
 
@@ -508,3 +517,28 @@ def test_a_verified_password_hash_is_what_accounts_store(store):
     hasher = PasswordHasher(n=2)
     store.add_user("u9", "z@x.org", "z@x.org", hasher.hash("correct horse"), 0)
     assert hasher.verify("correct horse", store.find_user("z@x.org").password_hash)
+
+
+def test_a_login_whose_password_changed_after_its_check_is_refused_and_a_rehash_is_not(store, config, manager, clock):
+    hasher = PasswordHasher(n=2)
+    accounts = Accounts(store, hasher, manager, Throttle(store, config, clock), clock)
+    accounts.signup("dee@x.org", "correct horse")
+    check = accounts.check_credentials
+    replaced: list[str] = []
+
+    def check_then_replace(email: str, password: str, client: Client) -> User:
+        # What a concurrent change (or rehash) does between the check and the write.
+        user = check(email, password, client)
+        assert store.replace_password_hash(user.id, user.password_hash, replaced[-1])
+        return user
+
+    accounts.check_credentials = check_then_replace
+    replaced.append(hasher.hash("correct horse"))  # a rehash: same password, new hash
+    token, _ = accounts.login("dee@x.org", "correct horse", HERE)
+    assert manager.authenticate(token) is not None
+    replaced.append(hasher.hash("battery staple"))  # a password change
+    with pytest.raises(InvalidCredentials):
+        accounts.login("dee@x.org", "correct horse", HERE, end_others=True)
+    user_id = store.find_user("dee@x.org").id
+    assert len(manager.list_for_user(user_id)) == 1  # nothing written, nothing ended
+    assert store.list_events(user_id, 1, None)[0].type == "login_failed"

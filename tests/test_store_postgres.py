@@ -21,7 +21,7 @@ import pytest
 
 from impl import Config, create_app
 from impl.sessions import Client, SessionManager, hash_token
-from impl.store import StoreBusy, StoreUnavailable, open_store
+from impl.store import CallerGone, StoreBusy, StoreUnavailable, open_store
 from impl.store.postgres import PURGE_LOCK, SCHEMA_VERSION, PostgresStore
 
 from . import postgres
@@ -53,13 +53,13 @@ def handles(database, config, clock) -> Iterator[list[SessionManager]]:
 
 
 def race(*actions) -> list:
-    """Run the actions at the same moment, each in its own thread; return their results."""
+    """Run the actions at the same moment, each in its own thread; return their results (None: its caller was gone)."""
     results: list = [None] * len(actions)
     barrier = threading.Barrier(len(actions))
 
     def run(i: int) -> None:
         barrier.wait()
-        results[i] = actions[i]()
+        results[i] = refused_as_none(actions[i])
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
     for t in threads:
@@ -67,6 +67,14 @@ def race(*actions) -> list:
     for t in threads:
         t.join()
     return results
+
+
+def refused_as_none(action):
+    """Run an ending action; None when it was refused because its caller was ended first."""
+    try:
+        return action()
+    except CallerGone:
+        return None
 
 
 def query(url: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -120,12 +128,12 @@ def test_a_thief_looping_revoke_all_cannot_outlive_the_owners(handles):
         stop = threading.Event()
 
         def loop() -> None:
-            while not stop.is_set() and thief.revoke_others(them, HERE) is not None:
+            while not stop.is_set() and refused_as_none(lambda: thief.revoke_others(them, HERE)) is not None:
                 pass
 
         looper = threading.Thread(target=loop)
         looper.start()
-        owned = owner.revoke_others(me, HERE)
+        owned = refused_as_none(lambda: owner.revoke_others(me, HERE))
         stop.set()
         looper.join()
         if owned is not None:  # the owner's 200: the thief is dead whatever was in flight
@@ -312,3 +320,44 @@ def test_a_database_that_is_not_utf8_is_refused_at_start_in_one_line(encoding):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"server_encoding {encoding}" in lines[0] and "UTF8" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("reads", ["no reads", "reads during the fault"])
+def test_a_database_made_writable_again_heals_every_pooled_connection(database, clock, reads):
+    # A connection opened while the database is read-only keeps that default
+    # for its life and never dies of it: a pool that only drops dead
+    # connections would go on failing writes after the cure.
+    name = postgres.psycopg_conninfo(database)["dbname"]
+    seed = create_app(Config(db=database, **FAST), clock=clock)
+    assert WsgiClient(seed).signup("ann@example.com").status == 201
+    seed.services.store.close()
+    with psycopg.connect(postgres.shared_server().admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        web = WsgiClient(create_app(Config(db=database, **FAST), clock=clock))
+        # Several connections, all opened read-only: logins from threads at once.
+        statuses = race(*[lambda: WsgiClient(web.app).login("ann@example.com").status] * 6)
+        assert set(statuses) == {503}, statuses
+        stop = threading.Event()
+        background = None
+        if reads == "reads during the fault":
+            def keep_reading() -> None:
+                while not stop.is_set():
+                    web.app.services.store.find_user("ann@example.com")
+            background = threading.Thread(target=keep_reading, daemon=True)
+            background.start()
+        try:
+            admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+            healed = False
+            for _ in range(50):
+                if web.login("ann@example.com").status == 200:
+                    healed = True
+                    break
+                time.sleep(0.1)
+            assert healed, "no login succeeded within 5 s of the database becoming writable"
+            statuses = [web.login("ann@example.com").status for _ in range(100)]
+            assert statuses == [200] * 100, f"{statuses.count(200)} of 100 logins succeeded after healing"
+        finally:
+            stop.set()
+            if background is not None:
+                background.join(timeout=10)
+            web.app.services.store.close()

@@ -80,6 +80,13 @@ LIKELY_CAUSES: dict[str, set[str]] = {
     "revoke-unknown-200": {"revoke-unknown-200"},
     "revoke-all-ends-current": {"revoke-all-ends-current"},
     "list-id-is-token": {"list-id-is-cookie"},
+    "revoke-all-keeps-newest-other": {"revoke-all-misses-some"},
+    "revoke-current-allowed": {"revoke-current-allowed"},
+    "revoke-idor": {"revoke-ignores-owner"},
+    "revoke-foreign-403": {"revoke-foreign-tells"},
+    "me-answers-last-login": {"me-wrong-user"},
+    "me-guest-without-cookie": {"me-without-session"},
+    "device-name-constant": {"device-names-alike"},
 }
 
 

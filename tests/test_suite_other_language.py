@@ -292,3 +292,9 @@ def test_suite_page_shows_the_failures_as_the_suite_prints_them(runs: dict[str, 
     assert loopback_free(shown) == loopback_free(failure_lines(runs["failing"]["output"])), (
         "conformance/README.md's sample of failures differs from the suite's output:\n" + runs["failing"]["output"]
     )
+
+def test_exploration_at_hardening_finds_no_divergence_over_twenty_seeds(node_url: str) -> None:
+    # The level the server claims (its expected failures, HARD-CSRF and HARD-NO-STORE, are no part of exploration).
+    from .test_explore import assert_no_divergence, explore_seeds
+
+    assert_no_divergence(explore_seeds([node_url], "hardening"))

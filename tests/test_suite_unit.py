@@ -407,9 +407,11 @@ def test_diagnoses_are_recorded_once_and_cleared():
     assert diagnoses.found() == []
 
 
-def test_every_diagnosis_has_a_unique_id_and_a_sentence():
-    assert len(diagnoses.BY_ID) == len(diagnoses.ALL) == 6
+def test_every_diagnosis_has_a_unique_id_and_a_sentence_for_implementers_and_students():
+    assert len(diagnoses.BY_ID) == len(diagnoses.ALL) == 13
     assert all(diagnosis.text.endswith(".") and len(diagnosis.text) > 60 for diagnosis in diagnoses.ALL)
+    assert all(d.for_student.endswith(".") and len(d.for_student) > 60 for d in diagnoses.ALL)
+    assert len({d.for_student for d in diagnoses.ALL}) == len(diagnoses.ALL)
 
 
 def _entry(session_id, current, ip="127.0.0.1", name="Chrome on macOS"):

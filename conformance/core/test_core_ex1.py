@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance import expect
+from conformance import diagnoses, expect
 
 
 @pytest.mark.rule("CORE-EX1")
@@ -13,6 +13,8 @@ def test_ex1_two_user_agents_list_two_named_sessions(new_user, login, agents):
     assert len(entries) == 2, f"two logins must list two sessions, got {len(entries)}"
     names = [entry.get("deviceName") for entry in entries]
     assert all(isinstance(name, str) and name.strip() for name in names), f"device names must be non-empty: {names}"
+    if names[0] == names[1]:
+        diagnoses.record(diagnoses.DEVICE_NAMES_ALIKE)
     assert names[0] != names[1], f"two different User-Agents must give two device names, got {names}"
     current = [entry for entry in entries if entry.get("isCurrent") is True]
     assert len(current) == 1, f"exactly one session must be current, got {len(current)}"

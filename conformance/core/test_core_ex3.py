@@ -14,5 +14,4 @@ def test_ex3_revoke_all_from_one_of_three_sessions(new_user, login, agents):
     first_id, last_id = expect.current_id(first), expect.current_id(last)
     expect.status(middle.revoke_all(), 200)
     endings.kept_after_revoke_all(middle, why="the session that revoked all still works")
-    endings.over(first, "revoke-all ends the other sessions", observer=middle, session_id=first_id)
-    endings.over(last, "revoke-all ends the other sessions", observer=middle, session_id=last_id)
+    endings.all_over([(first, first_id), (last, last_id)], "revoke-all ends the other sessions", observer=middle)

@@ -62,7 +62,10 @@ def test_revoking_current_session_gets_400_and_revokes_nothing(new_user, login):
     user = new_user()
     device, other = login(user), login(user)
     own_id = expect.current_id(device)
-    expect.error(device.revoke(own_id), 400, why="the current session ends with POST /logout")
+    response = device.revoke(own_id)
+    if response.status_code == 200:
+        diagnoses.record(diagnoses.REVOKE_CURRENT_ALLOWED)
+    expect.error(response, 400, why="the current session ends with POST /logout")
     expect.alive(device, why="a refused revoke revokes nothing")
     expect.alive(other, why="a refused revoke revokes nothing")
     assert len(expect.listed_ids(device)) == 2, "a refused revoke revokes nothing"
@@ -91,6 +94,7 @@ def test_foreign_session_id_gets_same_404_as_unknown_id(new_user, login):
     victim_id = expect.current_id(victim)
     foreign = attacker.revoke(victim_id)
     unknown = attacker.revoke(made_up_id(victim_id))
+    _look_at_foreign_revoke(foreign, unknown, victim)
     expect.error(foreign, 404, why="another user's session must look unknown")
     expect.error(unknown, 404)
     assert foreign.content == unknown.content, (
@@ -99,6 +103,17 @@ def test_foreign_session_id_gets_same_404_as_unknown_id(new_user, login):
     )
     expect.alive(victim, why="another user must not be able to revoke this session")
     assert victim_id in expect.listed_ids(victim), "the victim's session must still be listed"
+
+
+def _look_at_foreign_revoke(foreign, unknown, victim):
+    """Record what a revoke of another user's session id shows, beside the same revoke of a made-up id."""
+    if foreign.status_code == 200:
+        if unknown.status_code == 200:
+            diagnoses.record(diagnoses.REVOKE_UNKNOWN_200)
+        elif victim.me(follow_cookies=False).status_code == 401:
+            diagnoses.record(diagnoses.REVOKE_IGNORES_OWNER)
+    elif unknown.status_code == 404 and (foreign.status_code, foreign.content) != (404, unknown.content):
+        diagnoses.record(diagnoses.REVOKE_FOREIGN_TELLS)
 
 
 def test_revoke_without_valid_cookie_gets_401(new_user, login, new_device):

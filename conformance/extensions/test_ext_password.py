@@ -173,7 +173,9 @@ def test_second_change_works_from_the_rotated_session(new_user, login, new_devic
 # correct server passes whatever the interleaving (the check asserts nothing
 # that depends on timing).
 RACE_TRIALS = 3
-RACE_LOGINS = 3
+# When each racing login is sent, in password checks (one login's time) after the change.
+SPREAD = (-0.5, 0.0, 0.5, 0.75, 1.0)
+RACE_LOGINS = len(SPREAD)
 
 
 def test_no_login_with_the_old_password_outlives_a_concurrent_change(new_user, login, new_device, agents):
@@ -193,10 +195,10 @@ def test_no_login_with_the_old_password_outlives_a_concurrent_change(new_user, l
         def race(i: int) -> None:
             try:
                 start.wait()
-                # Spread over the change's own work, so that some logins check
-                # the old password just before the change is written and
-                # write their session just after.
-                time.sleep(check * (0.5 + 0.25 * i))
+                # Spread from before the change is sent to over its own work,
+                # so that some login checks the old password just before the
+                # change is written and writes its session just after.
+                time.sleep(check * (SPREAD[i] - SPREAD[0]))
                 statuses[i] = racers[i].login(user.email, user.password).status_code
             except BaseException as exc:  # reported below, not lost in a thread
                 failures.append(exc)
@@ -206,6 +208,7 @@ def test_no_login_with_the_old_password_outlives_a_concurrent_change(new_user, l
             thread.start()
         start.wait()
         new_password = _new_password()
+        time.sleep(check * -SPREAD[0])
         response = change_password(actor, user.password, new_password)
         for thread in threads:
             thread.join()

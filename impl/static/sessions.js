@@ -198,6 +198,9 @@
     $('auth-switch').textContent = signUp ? 'Sign in' : 'Create an account';
     $('password').autocomplete = signUp ? 'new-password' : 'current-password';
     $('password-hint').hidden = !signUp;
+    // A new account has no other session to end.
+    $('end-others-row').hidden = signUp;
+    if (signUp) $('end-others').checked = false;
   }
 
   // ---- tabs --------------------------------------------------------------
@@ -387,10 +390,13 @@
     }).then(function () { setBusy(false); });
   }
 
+  // No confirmation: revoking is what a person does when a device should not
+  // be signed in, and every second counts; it loses nothing that signing in
+  // again on that device does not bring back. The result names the device.
   function revoke(session) {
     act(function () {
-      return api('DELETE', '/me/sessions/' + encodeURIComponent(session.id)).then(function (answer) {
-        return answer.message;
+      return api('DELETE', '/me/sessions/' + encodeURIComponent(session.id)).then(function () {
+        return 'Signed out ' + sessionLabel(session) + ': that device has to sign in again.';
       });
     });
   }
@@ -411,14 +417,26 @@
     event.preventDefault();
     var credentials = { email: $('email').value, password: $('password').value };
     var created = false;
+    // EXT-RECOVER: the login itself ends the other sessions, in the same
+    // step; a sign-in followed by "sign out of all other sessions" could
+    // lose to someone looping on that button with a stolen cookie.
+    var endOthers = !signingUp && $('end-others').checked;
+    var login = endOthers
+      ? { email: credentials.email, password: credentials.password, endOtherSessions: true }
+      : credentials;
     act(function () {
       // The API's signup does not log in; the page does both for a person.
       var first = signingUp
         ? api('POST', '/signup', credentials).then(function () { created = true; signingUp = false; })
         : Promise.resolve();
-      return first.then(function () { return api('POST', '/login', credentials); }).then(function () {
+      return first.then(function () { return api('POST', '/login', login); }).then(function (answer) {
         $('password').value = '';
-        return created ? 'Account created. You are signed in.' : null;
+        $('end-others').checked = false;
+        if (created) return 'Account created. You are signed in.';
+        if (!endOthers) return null;
+        var n = answer && typeof answer.revoked === 'number' ? answer.revoked : null;
+        if (n === null) return 'Signed in. Every other session was signed out.';
+        return 'Signed in. ' + n + (n === 1 ? ' other session was' : ' other sessions were') + ' signed out.';
       });
     });
   }
@@ -534,8 +552,33 @@
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  // The newest rename event of each session (events are newest first). An
+  // event does not carry the name it gave; the list carries the name now,
+  // which is the name the newest rename gave.
+  function latestRenames() {
+    var latest = {};
+    events.forEach(function (e) {
+      if (e.type === 'session_renamed' && e.sessionId && !(e.sessionId in latest)) latest[e.sessionId] = e.id;
+    });
+    return latest;
+  }
+
+  // "Firefox on Windows renamed Mobile Safari on iOS to “Ann's iPhone”".
+  function describeRename(e, actor, subject, latest) {
+    var listed = sessions.filter(function (s) { return s.id === e.sessionId; })[0];
+    var what = '';
+    if (listed) {
+      subject = listed.deviceName;
+      if (latest[e.sessionId] !== e.id) what = ' (renamed again since)';
+      else what = listed.name ? ' to “' + listed.name + '”' : ' (name removed)';
+    }
+    return e.sessionId === e.actorSessionId
+      ? capitalize(subject) + ' was renamed' + what
+      : capitalize(actor) + ' renamed ' + subject + what;
+  }
+
   // One event as a sentence: "Firefox on Windows signed out Mobile Safari on iOS".
-  function describe(e, names) {
+  function describe(e, names, latest) {
     function who(id) { return (id && names[id]) || ENDED; }
     var actor = who(e.actorSessionId);
     var subject = who(e.sessionId);
@@ -556,9 +599,7 @@
         return capitalize(actor) + ' changed the password' +
           (e.revoked ? ' and signed out ' + plural(e.revoked, 'other session', 'other sessions') : '');
       case 'session_renamed':
-        return e.sessionId === e.actorSessionId
-          ? capitalize(subject) + ' was renamed'
-          : capitalize(actor) + ' renamed ' + subject;
+        return describeRename(e, actor, subject, latest);
       default:
         return capitalize(String(e.type).replace(/_/g, ' '));
     }
@@ -569,11 +610,11 @@
     session_revoked: 'bad', sessions_revoked_all: 'bad', password_changed: 'bad'
   };
 
-  function eventItem(e, names) {
+  function eventItem(e, names, latest) {
     var item = el('li', 'event event-' + (EVENT_KINDS[e.type] || 'neutral'));
     item.dataset.type = String(e.type);
     var title = el('div', 'event-title');
-    title.appendChild(el('span', 'event-text', describe(e, names)));
+    title.appendChild(el('span', 'event-text', describe(e, names, latest)));
     if (e.type === 'login' && e.newDevice) title.appendChild(el('span', 'flag flag-new', 'New device'));
     // When, from which device, from which address; the dots come from the stylesheet.
     var meta = el('div', 'event-meta');
@@ -592,9 +633,10 @@
 
   function renderLog(more) {
     var names = knownSessions();
+    var latest = latestRenames();
     var list = $('event-list');
     list.textContent = '';
-    events.forEach(function (e) { list.appendChild(eventItem(e, names)); });
+    events.forEach(function (e) { list.appendChild(eventItem(e, names, latest)); });
     $('log-more-row').hidden = !more;
     $('log-status').textContent = events.length === 0 ? 'Nothing has happened on this account yet.'
       : (more ? '' : 'That is everything in the log.');

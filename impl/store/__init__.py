@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import (
     Attempts,
+    CallerGone,
     Cutoffs,
     DeviceHistory,
     EndFacts,
@@ -40,6 +41,7 @@ def open_store(database: str) -> Store:
 
 __all__ = [
     "Attempts",
+    "CallerGone",
     "Cutoffs",
     "DeviceHistory",
     "EndFacts",

@@ -1,10 +1,12 @@
 """The store interface: what the session policy asks of a database, and nothing more.
 
 The policy (impl/sessions.py, impl/accounts.py, impl/throttle.py) decides
-tokens, hashing, cut-offs and what each action means; a backend
-(impl/store/sqlite.py, impl/store/postgres.py) only stores and finds rows,
-with the verbs below. As Django's session backends do: `base` holds the
-contract, each backend its storage.
+tokens, hashing, cut-offs and what each action means; the store only
+stores and finds rows, with the verbs below. As Django's session backends
+do, `base` holds the contract; the verbs are written once, as transaction
+scripts over a small SQL dialect (impl/store/sql.py), and each backend
+(impl/store/sqlite.py, impl/store/postgres.py) holds its dialect,
+connections, schema and migrations.
 
 Theory of operation: what every backend guarantees
 --------------------------------------------------
@@ -15,14 +17,15 @@ Theory of operation: what every backend guarantees
 2. Alive means: not ended (no end reason recorded on the row), of its
    user's current generation, last active after the idle cut-off and created
    after the absolute cut-off. The cut-offs come from the policy (`Cutoffs`);
-   each backend writes that condition once.
+   the condition is written once (impl/store/sql.py).
 3. Every ending action is one atomic step that first re-checks the caller.
    Revoke, revoke-all, logout and password change take the caller's token
    hash, and in one transaction check that the caller's session is still
    alive and then act. Of two concurrent revoke-alls from two sessions of one
-   user exactly one succeeds: the other finds its own session retired and is
-   told so (`None` / `Outcome.CALLER_GONE`), and answers 401. A session that
-   keeps sending revoke-all cannot outlive its owner's.
+   user exactly one succeeds: the other finds its own session retired, does
+   nothing and raises `CallerGone` (the one way every such verb says it),
+   which is answered 401. A session that keeps sending revoke-all cannot
+   outlive its owner's.
 4. Revoke-all and password change retire a generation: the user's generation
    moves on, the caller's session moves with it, and the retirement is
    recorded with its reason. Constant time however many sessions end; a login
@@ -66,6 +69,19 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached, or cannot be written (full, read-only, gone)."""
 
     retry_after = 5
+
+
+class CallerGone(Exception):
+    """The caller's own session ended meanwhile (revoke-all, logout, password change elsewhere): nothing was done.
+
+    Raised, in place of a result, by every verb that acts on behalf of a
+    caller's session (guarantee 3); the web layer answers it with 401 and why
+    the session ended. Not a StoreError: the database is fine, the caller is not.
+    """
+
+    def __init__(self, token_hash: bytes) -> None:
+        super().__init__("the caller's session is no longer alive")
+        self.token_hash = token_hash
 
 
 # Why a session stopped working (EXT-REASON). "unauthenticated" is never
@@ -180,7 +196,6 @@ class Outcome(enum.Enum):
 
     DONE = "done"
     NOT_FOUND = "not_found"  # unknown, ended, or another user's: one answer
-    CALLER_GONE = "caller_gone"  # the caller's own session ended meanwhile: 401
 
 
 class DeviceHistory(NamedTuple):
@@ -252,28 +267,31 @@ class Store(Protocol):
     def list_sessions(self, user_id: str, cutoffs: Cutoffs) -> list[ListedSession]:
         """Return the user's live sessions, most recently active first."""
 
+    # Each verb below acts for the session whose token hash is `caller`: it
+    # raises CallerGone, having done nothing, when that session is not alive.
+
     def revoke_session(self, caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
         """End the caller's user's live session `public_id` (not the caller's own), with `event`."""
 
     def rename_session(
         self, caller: bytes, public_id: str, name: str | None, cutoffs: Cutoffs, event: Event
-    ) -> tuple[Outcome, ListedSession | None]:
-        """Name (or unname) one of the caller's user's live sessions, the caller's own included."""
+    ) -> ListedSession | None:
+        """Name (or unname) one of the caller's user's live sessions, the caller's own included; None if none such."""
 
-    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> bool:
-        """End this live session, writing `event` (actor and subject: itself); False if not alive."""
+    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> None:
+        """End this live session, writing `event` (actor and subject: itself)."""
 
-    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
-        """Retire the caller's generation, keeping the caller; how many live ones ended, or None if the caller is gone."""
+    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int:
+        """Retire the caller's generation, keeping the caller; return how many live ones ended."""
 
     def change_password(
         self, caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event
-    ) -> int | None:
+    ) -> int:
         """Set the password, end every other session and move the caller to `new_token_hash`, in one step.
 
-        None when the caller is gone (a concurrent password change or
-        revoke-all retired it: so no two changes can both win); else how
-        many other live sessions ended. The old token keeps its reason.
+        Return how many other live sessions ended. A concurrent password
+        change or revoke-all retires the caller, so of two changes exactly
+        one wins. The old token keeps its reason.
         """
 
     # -- security log ----------------------------------------------------------

@@ -1,16 +1,21 @@
 """The SQLite backend of the store: one file, many threads and processes, through WAL.
 
+The verbs are impl/store/sql.py's, written once for every backend; this
+module holds SQLite's dialect, its connections, faults, schema and purge.
+
 Theory of operation (the guarantees of impl/store/base.py, and how SQLite keeps them)
 ------------------------------------------------------------------------------------
 1. Every request is authenticated by one SELECT on the session's primary key
    (the SHA-256 of its token) joined to its user, whose WHERE clause is the
-   whole of "alive" (`_ALIVE`, written once here): an ended or expired row
-   can never be read by accident, even before the purge deletes it.
+   whole of "alive" (written once, in impl/store/sql.py): an ended or expired
+   row can never be read by accident, even before the purge deletes it.
 2. Every write runs in a `BEGIN IMMEDIATE` transaction, which takes SQLite's
    one write lock before reading anything. Ending actions first re-read the
    caller's session inside that transaction, so two of them never both act
    on a state that the other has changed: of two concurrent revoke-alls, the
-   second to take the lock finds its caller retired and does nothing.
+   second to take the lock finds its caller retired and does nothing. A login
+   inserts its session only if the password hash it checked is still the
+   user's, read in the transaction that inserts it, under the same lock.
 3. Revoke and logout mark one row ended, with why and when. Revoke-all and
    password change retire the user's generation: the user's number moves on
    and the caller's row moves with it, and `retired_generations` says why.
@@ -40,34 +45,16 @@ Theory of operation (the guarantees of impl/store/base.py, and how SQLite keeps 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-from .base import (
-    EXPIRED,
-    Attempts,
-    LOGGED_OUT,
-    PASSWORD_CHANGED,
-    REVOKED,
-    Cutoffs,
-    DeviceHistory,
-    EndFacts,
-    Event,
-    EventRow,
-    ListedSession,
-    NewSession,
-    Outcome,
-    SessionRow,
-    StoreBusy,
-    StoreUnavailable,
-    UserRow,
-)
+from .base import StoreBusy, StoreError, StoreUnavailable
+from .sql import Dialect, SqlStore, as_is, translated
 
 # Each entry brings a file from the version before it to its own number.
 MIGRATIONS: dict[int, str] = {
@@ -171,68 +158,24 @@ DROP INDEX IF EXISTS sessions_by_last_active;
 CREATE INDEX sessions_by_user ON sessions (user_id, generation);
 """
 
-# Alive: not ended, recent enough, and of its user's current generation.
-# The one place this backend says it; every statement below uses it.
-_ALIVE = (
-    "s.end_reason IS NULL AND s.last_active_at > :idle AND s.created_at > :absolute"
-    " AND s.generation = (SELECT generation FROM users WHERE id = s.user_id)"
+# How SQLite spells the transaction scripts of impl/store/sql.py. Alive reads
+# the user's generation in a subquery on its primary key, so a statement over
+# `sessions s` needs no join; strftime formats the times.
+DIALECT = Dialect(
+    compile=as_is,
+    positional="?",
+    live_from="sessions s",
+    update_join="",
+    current_generation="s.generation = (SELECT generation FROM users WHERE id = s.user_id)",
+    # BEGIN IMMEDIATE already holds the file's one write lock: no row lock to spell.
+    lock=lambda alias: "",
+    rfc3339=lambda column: f"strftime('%Y-%m-%dT%H:%M:%SZ', {column} / 1000, 'unixepoch')",
+    greatest="max",
+    failed_login_lock="",
 )
-_RFC3339 = "'%Y-%m-%dT%H:%M:%SZ'"
-_LISTED = (
-    f"s.id, s.device_name, s.ip, strftime({_RFC3339}, s.created_at / 1000, 'unixepoch'),"
-    f" strftime({_RFC3339}, s.last_active_at / 1000, 'unixepoch'), s.name, s.new_device"
-)
-# The hot path: a constant string with positional parameters, so sqlite3's
-# statement cache always hits; the join reads the generation once.
-_FIND_SESSION = (
-    "SELECT s.id, s.user_id, u.email, s.ip, s.device_name, s.created_at, s.last_active_at"
-    " FROM sessions s JOIN users u ON u.id = s.user_id"
-    " WHERE s.token_hash = ? AND s.generation = u.generation AND s.end_reason IS NULL"
-    " AND s.last_active_at > ? AND s.created_at > ?"
-)
-_CALLER = f"SELECT s.id, s.user_id, s.generation, s.created_at, s.last_active_at FROM sessions s WHERE s.token_hash = :caller AND {_ALIVE}"
-_INSERT_EVENT = (
-    "INSERT INTO events (user_id, type, at, ip, device_name, session_id, actor_session_id, count, new_device)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-T = TypeVar("T")
 
 # SQLite's words for a lock that outlived the busy timeout.
 _BUSY_WORDS = ("locked", "busy")
-
-
-def _translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Turn sqlite3's faults into the store's neutral ones, and drop the connection that met them."""
-
-    @functools.wraps(method)
-    def wrapper(self: "SqliteStore", *args: Any, **kwargs: Any) -> T:
-        # The slot's lock says "in use" to a reset from another thread.
-        with self._slot().lock:
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                self._reset_all()
-                text = str(exc).lower()
-                if any(word in text for word in _BUSY_WORDS):
-                    raise StoreBusy(str(exc)) from exc
-                raise StoreUnavailable(str(exc)) from exc
-            except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
-                raise  # our bugs, not the database's state
-            except sqlite3.DatabaseError as exc:  # a corrupt or foreign file
-                self._reset_all()
-                raise StoreUnavailable(str(exc)) from exc
-
-    return wrapper
-
-
-class _Caller:
-    """The caller's live session, as re-read inside a write transaction."""
-
-    __slots__ = ("id", "user_id", "generation", "created_at", "last_active_at")
-
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        self.id, self.user_id, self.generation, self.created_at, self.last_active_at = row
 
 
 class _Slot:
@@ -249,8 +192,10 @@ class _Slot:
         self.lock = threading.RLock()
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """Users, sessions, the security log and login counters in one SQLite file."""
+
+    dialect = DIALECT
 
     def __init__(self, path: str, busy_timeout_ms: int = 5000) -> None:
         self.path = path
@@ -262,6 +207,7 @@ class SqliteStore:
         self._slots_lock = threading.Lock()
         self._epoch = 0
         self._migrate()
+        super().__init__()
 
     # -- connections -----------------------------------------------------------
 
@@ -334,24 +280,51 @@ class SqliteStore:
     @contextlib.contextmanager
     def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """Run a write transaction; with `durable`, fsync the WAL on commit."""
-        conn = self._conn()
-        if durable:
-            conn.execute("PRAGMA synchronous = FULL")
-        try:
-            # IMMEDIATE takes the write lock up front, so two workers never
-            # deadlock upgrading read locks, and what a transaction reads
-            # first is still true when it writes.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        finally:
+        with self._slot().lock:
+            conn = self._conn()
             if durable:
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA synchronous = FULL")
+            try:
+                # IMMEDIATE takes the write lock up front, so two workers never
+                # deadlock upgrading read locks, and what a transaction reads
+                # first is still true when it writes.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    # Each read, each write transaction and each maintenance run holds its
+    # thread's slot lock while it uses the connection: "in use" to a reset
+    # from another thread, which then leaves that connection to reopen at
+    # its next call instead of closing it under a running statement.
+
+    def _fetchone(self, statement: str, params: dict[str, Any] | tuple[Any, ...]) -> Any:
+        # Autocommit: a read takes no lock on the file and waits for no writer (WAL).
+        with self._slot().lock:
+            return self._conn().execute(statement, params).fetchone()
+
+    def _fetchall(self, statement: str, params: dict[str, Any]) -> list[Any]:
+        with self._slot().lock:
+            return self._conn().execute(statement, params).fetchall()
+
+    def _fault(self, exc: Exception) -> StoreError | None:
+        if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+            return None  # our bugs, not the database's state
+        if not isinstance(exc, sqlite3.DatabaseError):
+            return None
+        # Every connection of the process goes (point 5); the next call opens a fresh one.
+        self._reset_all()
+        if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in _BUSY_WORDS):
+            return StoreBusy(str(exc))
+        # Disk full, read-only, I/O error, or a corrupt or foreign file.
+        return StoreUnavailable(str(exc))
 
     def _migrate(self) -> None:
         conn = self._connect()
@@ -391,7 +364,7 @@ class SqliteStore:
         finally:
             conn.close()
 
-    @_translated
+    @translated
     def schema_version(self) -> int:
         """Return the schema version recorded in the file."""
         return self._conn().execute("PRAGMA user_version").fetchone()[0]
@@ -410,348 +383,22 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
-    @staticmethod
-    def _caller(conn: sqlite3.Connection, caller: bytes, cutoffs: Cutoffs) -> _Caller | None:
-        row = conn.execute(_CALLER, {"caller": caller, "idle": cutoffs.idle, "absolute": cutoffs.absolute}).fetchone()
-        return _Caller(row) if row else None
-
-    @staticmethod
-    def _log(conn: sqlite3.Connection, user_id: str, event: Event) -> None:
-        conn.execute(
-            _INSERT_EVENT,
-            (
-                user_id,
-                event.type,
-                event.at,
-                event.ip,
-                event.device_name,
-                event.session_id,
-                event.actor_session_id,
-                event.count,
-                None if event.new_device is None else int(event.new_device),
-            ),
-        )
-
-    # -- accounts --------------------------------------------------------------
-
-    @_translated
-    def add_user(self, user_id: str, email: str, email_key: str, password_hash: str, now: int) -> bool:
-        try:
-            with self._write(durable=True) as conn:
-                conn.execute(
-                    "INSERT INTO users (id, email, email_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (user_id, email, email_key, password_hash, now),
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
-
-    @_translated
-    def find_user(self, email_key: str) -> UserRow | None:
-        row = self._conn().execute("SELECT id, email, password_hash FROM users WHERE email_key = ?", (email_key,)).fetchone()
-        return UserRow(*row) if row else None
-
-    @_translated
-    def find_user_by_id(self, user_id: str) -> UserRow | None:
-        row = self._conn().execute("SELECT id, email, password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
-        return UserRow(*row) if row else None
-
-    @_translated
-    def replace_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
-        with self._write(durable=True) as conn:
-            cursor = conn.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", (new_hash, user_id, old_hash)
-            )
-            return cursor.rowcount > 0
-
-    # -- sessions --------------------------------------------------------------
-
-    @_translated
-    def add_session(
-        self,
-        session: NewSession,
-        max_live: int,
-        cutoffs: Cutoffs,
-        event: Event,
-        password_hash: str | None = None,
-        end_others: Event | None = None,
-    ) -> int | None:
-        params = {"user": session.user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
-        with self._write() as conn:
-            # One statement reads the generation and the password hash and
-            # inserts, under the write lock a password change also takes: no
-            # revoke-all or password change can slip between the check and the write.
-            inserted = conn.execute(
-                "INSERT INTO sessions (token_hash, id, user_id, generation, ip, user_agent, device_name,"
-                " created_at, last_active_at, new_device)"
-                " SELECT ?, ?, id, generation, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = coalesce(?, password_hash)",
-                (
-                    session.token_hash,
-                    session.id,
-                    session.ip,
-                    session.user_agent,
-                    session.device_name,
-                    session.now,
-                    session.now,
-                    int(session.new_device),
-                    session.user_id,
-                    password_hash,
-                ),
-            ).rowcount
-            if not inserted:
-                return None
-            ended = 0
-            if end_others is not None:
-                # EXT-RECOVER: the new session retires its generation as a
-                # revoke-all from it would, in this same transaction.
-                me = self._caller(conn, session.token_hash, cutoffs)
-                if me is None:  # cannot be: it was inserted above, under the lock
-                    return None
-                ended = self._retire_generation(conn, me, session.token_hash, cutoffs, REVOKED, session.now)
-            else:
-                (live,) = conn.execute(f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND {_ALIVE}", params).fetchone()
-                if live > max_live:
-                    # The least recently active go; their owners hear "expired".
-                    conn.execute(
-                        f"UPDATE sessions SET end_reason = '{EXPIRED}', ended_at = :now WHERE token_hash IN"
-                        f" (SELECT s.token_hash FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
-                        " ORDER BY s.last_active_at, s.created_at LIMIT :excess)",
-                        {**params, "now": session.now, "excess": live - max_live},
-                    )
-            self._log(conn, session.user_id, event._replace(session_id=session.id))
-            if end_others is not None:
-                self._log(conn, session.user_id, end_others._replace(actor_session_id=session.id, count=ended))
-            return ended
-
-    @_translated
-    def find_session(self, token_hash: bytes, cutoffs: Cutoffs) -> SessionRow | None:
-        row = self._conn().execute(_FIND_SESSION, (token_hash, cutoffs.idle, cutoffs.absolute)).fetchone()
-        return SessionRow(*row) if row else None
-
-    @_translated
-    def end_facts(self, token_hash: bytes) -> EndFacts | None:
-        conn = self._conn()
-        row = conn.execute(
-            "SELECT coalesce(s.end_reason, g.reason), coalesce(s.ended_at, g.retired_at), s.created_at, s.last_active_at"
-            " FROM sessions s LEFT JOIN retired_generations g ON g.user_id = s.user_id AND g.generation = s.generation"
-            " WHERE s.token_hash = ?",
-            (token_hash,),
-        ).fetchone()
-        if row is None:
-            row = conn.execute(
-                "SELECT reason, ended_at, created_at, last_active_at FROM ended_tokens WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-        return EndFacts(*row) if row else None
-
-    @_translated
-    def touch_session(self, token_hash: bytes, now: int, stale_before: int, cutoffs: Cutoffs) -> bool:
-        # The condition makes the write happen at most once per interval
-        # however many requests race for it, and keeps last_active_at from
-        # moving backwards (now > stale_before >= the old value).
-        with self._write() as conn:
-            cursor = conn.execute(
-                f"UPDATE sessions AS s SET last_active_at = :now"
-                f" WHERE s.token_hash = :token_hash AND s.last_active_at < :stale_before AND {_ALIVE}",
-                {"now": now, "token_hash": token_hash, "stale_before": stale_before, "idle": cutoffs.idle, "absolute": cutoffs.absolute},
-            )
-            return cursor.rowcount > 0
-
-    @_translated
-    def list_sessions(self, user_id: str, cutoffs: Cutoffs) -> list[ListedSession]:
-        # SQLite formats the timestamps: a thousand sessions are two thousand
-        # strftime calls, which cost ten times more in Python.
-        rows = self._conn().execute(
-            f"SELECT {_LISTED} FROM sessions s WHERE s.user_id = :user AND {_ALIVE}"
-            " ORDER BY s.last_active_at DESC, s.created_at DESC, s.id",
-            {"user": user_id, "idle": cutoffs.idle, "absolute": cutoffs.absolute},
-        ).fetchall()
-        return [_listed(row) for row in rows]
-
-    @_translated
-    def revoke_session(self, caller: bytes, public_id: str, cutoffs: Cutoffs, event: Event) -> Outcome:
-        with self._write(durable=True) as conn:
-            me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE
-            # The user id is in the WHERE clause: that is the whole of the
-            # ownership check, so another user's id behaves like an unknown one.
-            cursor = conn.execute(
-                f"UPDATE sessions AS s SET end_reason = '{REVOKED}', ended_at = :now"
-                f" WHERE s.id = :id AND s.user_id = :user AND s.token_hash != :caller AND {_ALIVE}",
-                {"now": event.at, "id": public_id, "user": me.user_id, "caller": caller, "idle": cutoffs.idle, "absolute": cutoffs.absolute},
-            )
-            if cursor.rowcount == 0:
-                return Outcome.NOT_FOUND
-            self._log(conn, me.user_id, event._replace(session_id=public_id, actor_session_id=me.id))
-            return Outcome.DONE
-
-    @_translated
-    def rename_session(
-        self, caller: bytes, public_id: str, name: str | None, cutoffs: Cutoffs, event: Event
-    ) -> tuple[Outcome, ListedSession | None]:
-        params = {"id": public_id, "name": name, "idle": cutoffs.idle, "absolute": cutoffs.absolute}
-        with self._write() as conn:
-            me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return Outcome.CALLER_GONE, None
-            params["user"] = me.user_id
-            cursor = conn.execute(
-                f"UPDATE sessions AS s SET name = :name WHERE s.id = :id AND s.user_id = :user AND {_ALIVE}", params
-            )
-            if cursor.rowcount == 0:
-                return Outcome.NOT_FOUND, None
-            self._log(conn, me.user_id, event._replace(session_id=public_id, actor_session_id=me.id))
-            row = conn.execute(f"SELECT {_LISTED} FROM sessions s WHERE s.id = :id AND s.user_id = :user", params).fetchone()
-            return Outcome.DONE, _listed(row)
-
-    @_translated
-    def logout(self, token_hash: bytes, cutoffs: Cutoffs, event: Event) -> bool:
-        with self._write(durable=True) as conn:
-            me = self._caller(conn, token_hash, cutoffs)
-            if me is None:
-                return False
-            conn.execute(
-                f"UPDATE sessions SET end_reason = '{LOGGED_OUT}', ended_at = ? WHERE token_hash = ?", (event.at, token_hash)
-            )
-            self._log(conn, me.user_id, event._replace(session_id=me.id, actor_session_id=me.id))
-            return True
-
-    def _retire_generation(self, conn: sqlite3.Connection, me: _Caller, caller: bytes, cutoffs: Cutoffs, reason: str, at: int) -> int:
-        """Retire the caller's generation and move the caller on; return how many others were alive."""
-        (ended,) = conn.execute(
-            f"SELECT count(*) FROM sessions s WHERE s.user_id = :user AND s.token_hash != :caller AND {_ALIVE}",
-            {"user": me.user_id, "caller": caller, "idle": cutoffs.idle, "absolute": cutoffs.absolute},
-        ).fetchone()
-        conn.execute(
-            "INSERT OR REPLACE INTO retired_generations (user_id, generation, reason, retired_at) VALUES (?, ?, ?, ?)",
-            (me.user_id, me.generation, reason, at),
-        )
-        conn.execute("UPDATE users SET generation = ? WHERE id = ?", (me.generation + 1, me.user_id))
-        conn.execute("UPDATE sessions SET generation = ? WHERE token_hash = ?", (me.generation + 1, caller))
-        return ended
-
-    @_translated
-    def revoke_other_sessions(self, caller: bytes, cutoffs: Cutoffs, event: Event) -> int | None:
-        with self._write(durable=True) as conn:
-            me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return None
-            ended = self._retire_generation(conn, me, caller, cutoffs, REVOKED, event.at)
-            self._log(conn, me.user_id, event._replace(actor_session_id=me.id, count=ended))
-            return ended
-
-    @_translated
-    def change_password(
-        self, caller: bytes, new_hash: str, new_token_hash: bytes, cutoffs: Cutoffs, event: Event
-    ) -> int | None:
-        with self._write(durable=True) as conn:
-            me = self._caller(conn, caller, cutoffs)
-            if me is None:
-                return None
-            ended = self._retire_generation(conn, me, caller, cutoffs, PASSWORD_CHANGED, event.at)
-            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, me.user_id))
-            conn.execute(
-                "INSERT OR REPLACE INTO ended_tokens (token_hash, reason, ended_at, created_at, last_active_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (caller, PASSWORD_CHANGED, event.at, me.created_at, me.last_active_at),
-            )
-            conn.execute("UPDATE sessions SET token_hash = ? WHERE token_hash = ?", (new_token_hash, caller))
-            self._log(conn, me.user_id, event._replace(session_id=me.id, actor_session_id=me.id, count=ended))
-            return ended
-
-    # -- security log ------------------------------------------------------------
-
-    @_translated
-    def add_event(self, user_id: str, event: Event) -> None:
-        with self._write() as conn:
-            self._log(conn, user_id, event)
-
-    @_translated
-    def add_failed_login(self, user_id: str, event: Event, since: int, max_open: int) -> None:
-        with self._write() as conn:
-            recent = conn.execute(
-                "SELECT id, ip FROM events WHERE user_id = ? AND type = 'login_failed' AND at > ? ORDER BY id DESC",
-                (user_id, since),
-            ).fetchall()
-            into = next((row[0] for row in recent if row[1] == event.ip), None)
-            if into is None and len(recent) >= max_open:
-                into = recent[0][0]
-            if into is None:
-                self._log(conn, user_id, event._replace(count=1))
-                conn.execute("UPDATE events SET last_at = at WHERE id = last_insert_rowid()")
-            else:
-                conn.execute(
-                    "UPDATE events SET count = coalesce(count, 1) + 1, last_at = max(coalesce(last_at, at), ?) WHERE id = ?",
-                    (event.at, into),
-                )
-
-    @_translated
-    def list_events(self, user_id: str, limit: int, before: str | None) -> list[EventRow] | None:
-        conn = self._conn()
-        bound = 2**63 - 1
-        if before is not None:
-            # A cursor, not a number: only one of this user's own event ids pages.
-            bound = int(before) if before.isdigit() and len(before) <= 18 else 0
-            if conn.execute("SELECT 1 FROM events WHERE id = ? AND user_id = ?", (bound, user_id)).fetchone() is None:
-                return None
-        rows = conn.execute(
-            f"SELECT id, type, strftime({_RFC3339}, at / 1000, 'unixepoch'), ip, device_name, session_id,"
-            f" actor_session_id, count, new_device, strftime({_RFC3339}, last_at / 1000, 'unixepoch') FROM events"
-            " WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (user_id, bound, limit),
-        ).fetchall()
-        return [
-            EventRow(str(row[0]), *row[1:8], None if row[8] is None else bool(row[8]), row[9])
-            for row in rows
-        ]
-
-    @_translated
-    def device_history(self, user_id: str, device_name: str, ip: str, since: int) -> DeviceHistory:
-        seen, any_login = self._conn().execute(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE type = 'login' AND user_id = ?1 AND device_name = ?2"
-            " AND ip = ?3 AND at > ?4),"
-            " EXISTS (SELECT 1 FROM events WHERE type = 'login' AND user_id = ?1)",
-            (user_id, device_name, ip, since),
-        ).fetchone()
-        return DeviceHistory(bool(seen), bool(any_login))
-
-    # -- throttling ----------------------------------------------------------------
-
-    @_translated
-    def update_attempts(self, key: bytes, decide: Callable[[Attempts | None], Attempts]) -> Attempts:
-        # BEGIN IMMEDIATE holds the write lock from the read on: no other
-        # attempt on any key can slip between reading and writing.
-        with self._write() as conn:
-            row = conn.execute("SELECT attempts, locked_until, updated_at FROM login_attempts WHERE key = ?", (key,)).fetchone()
-            old = Attempts(*row) if row else None
-            new = decide(old)
-            if new != old:
-                conn.execute(
-                    "INSERT OR REPLACE INTO login_attempts (key, attempts, locked_until, updated_at) VALUES (?, ?, ?, ?)",
-                    (key, *new),
-                )
-            return new
-
-    @_translated
-    def clear_attempts(self, key: bytes) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM login_attempts WHERE key = ?", (key,))
-
     # -- maintenance -----------------------------------------------------------------
 
-    @_translated
+    @translated
     def purge(self, absolute_cutoff: int, events_before: int, attempts_before: int) -> int:
         # Each batch is found by a read, which in WAL mode blocks no one, and
         # deleted in its own short transaction, so a login or a revoke never
         # waits behind a purge of a million rows. The DELETE re-checks the
         # condition: nothing still owed is ever deleted.
-        return (
-            self._purge("sessions", "token_hash", "created_at <= ?", absolute_cutoff)
-            + self._purge("ended_tokens", "token_hash", "created_at <= ?", absolute_cutoff)
-            + self._purge("retired_generations", "rowid", "retired_at <= ?", absolute_cutoff, rowid=False)
-            + self._purge("events", "id", "at <= ?", events_before)
-            + self._purge("login_attempts", "key", "max(updated_at, locked_until) <= ?", attempts_before)
-        )
+        with self._slot().lock:
+            return (
+                self._purge("sessions", "token_hash", "created_at <= ?", absolute_cutoff)
+                + self._purge("ended_tokens", "token_hash", "created_at <= ?", absolute_cutoff)
+                + self._purge("retired_generations", "rowid", "retired_at <= ?", absolute_cutoff, rowid=False)
+                + self._purge("events", "id", "at <= ?", events_before)
+                + self._purge("login_attempts", "key", "max(updated_at, locked_until) <= ?", attempts_before)
+            )
 
     def _purge(self, table: str, key: str, condition: str, bound: int, batch: int = 500, rowid: bool = True) -> int:
         conn = self._conn()
@@ -771,14 +418,11 @@ class SqliteStore:
             if len(doomed) < batch:
                 return total
 
-    @_translated
+    @translated
     def checkpoint(self) -> None:
         """Copy the WAL back into the database and truncate it."""
-        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-
-
-def _listed(row: tuple[Any, ...]) -> ListedSession:
-    return ListedSession(*row[:6], bool(row[6]))
+        with self._slot().lock:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def _statements(script: str) -> list[str]:

@@ -14,6 +14,13 @@
     <label for="password">Password</label>
     <input id="password" name="password" type="password" autocomplete="current-password" required>
     <p class="hint" id="password-hint" hidden>At least 8 characters.</p>
+    <!-- EXT-RECOVER: sign in and end every other session in one step, which
+         someone holding a stolen cookie cannot undo. -->
+    <div class="check-row" id="end-others-row">
+      <input id="end-others" name="endOtherSessions" type="checkbox" aria-describedby="end-others-hint">
+      <label for="end-others">Sign out everywhere else</label>
+      <p class="hint check-hint" id="end-others-hint">Ends every other session of this account as you sign in. Use it if someone else may be signed in.</p>
+    </div>
     <button type="submit" class="btn btn-primary btn-block" id="auth-submit">Sign in</button>
   </form>
   <p class="auth-switch">

@@ -1,0 +1,285 @@
+"""Hypothesis' stateful testing drives the histories: it chooses the steps, the Runner runs and checks them.
+
+A machine is made per run (`machine_for`): its rules are the contract's
+requests at the level under test, each enabled only when it can mean
+something (a login needs an account signed up; a wrong password is tried
+at most twice in a row, so that HARD-THROTTLE's lock-out, which its own
+checks cover, does not end the history). Hypothesis shrinks a failing
+history by dropping and simplifying steps; every history it tries, shrinking
+included, runs on fresh accounts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from conformance import rules
+from conformance.client import Target
+from conformance.explore.history import DEVICES_PER_USER, HOSTILE, NAMES, USERS, Divergence, Runner, Step, step
+
+# One use in four follows a pause (see _pause): rare, as each costs a second or more.
+PAUSES = st.sampled_from([False] * 3 + [True])
+DEVICES = st.integers(0, USERS * DEVICES_PER_USER - 1)
+TARGETS = st.sampled_from(["current", "sibling-0", "sibling-1", "foreign-0", "ended-0", "made-up"])
+# Pairs of requests sent at the same moment from two devices of one account: each ends sessions, or races one
+# that does, and the contract says what any order of the two may give.
+CORE_PAIRS = [
+    ("revoke-all", "revoke-all"),
+    ("login", "revoke-all"),
+    ("revoke", "me"),
+    ("revoke", "revoke"),
+    ("logout", "revoke-all"),
+    ("revoke", "revoke-all"),
+    ("login", "logout"),
+]
+EXTENSION_PAIRS = [
+    ("login", "password"),
+    ("password", "revoke-all"),
+    ("rename", "revoke"),
+    ("password", "password"),
+    ("recover", "revoke-all"),
+    ("recover", "login"),
+]
+
+
+@dataclass
+class Budget:
+    """When to stop trying new histories, and what the run saw."""
+
+    deadline: float
+    shrink_seconds: float
+    found_at: float | None = None
+    histories: int = 0
+    steps: int = 0
+    requests: int = 0
+    pairs: int = 0
+    # The shortest failing history seen: (steps, records, divergence).
+    finding: tuple[list[Step], list[Any], Divergence] | None = None
+
+    def mode(self) -> str:
+        """run a step; skip it (the budget is spent: Hypothesis runs out its examples without I/O); or fail it.
+
+        Hypothesis must draw the same data for the same choices, so the budget
+        never changes what is drawn, only whether steps run. A failure found,
+        shrinking goes on until its time is up; after that every step fails at
+        once, which ends the shrinking (the shortest real failure is kept).
+        """
+        now = time.monotonic()
+        if self.found_at is not None:
+            return "run" if now < max(self.deadline, self.found_at + self.shrink_seconds) else "fail"
+        return "run" if now < self.deadline else "skip"
+
+
+@dataclass
+class Config:
+    targets: list[Target]
+    level: str
+    touch_interval: float | None
+    budget: Budget = field(default_factory=lambda: Budget(0.0, 0.0))
+    # EXT-RECOVER's endOtherSessions in logins (at extensions); off for a server known to lack it.
+    recover: bool = True
+
+
+def machine_for(config: Config) -> type[RuleBasedStateMachine]:
+    """Return a state machine class bound to this run's targets, level and budget."""
+    extensions = config.level == rules.EXTENSIONS
+    hardening = config.level in (rules.HARDENING, rules.EXTENSIONS)
+    waits = config.touch_interval is not None and config.touch_interval <= 2.0
+
+    class Exploration(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runner: Runner | None = None
+            self.history: list[Step] = []
+
+        @initialize(second=st.booleans())
+        def fresh_accounts(self, second: bool) -> None:
+            # Every history starts with its accounts signed up (the second one if drawn): Hypothesis switches
+            # random rules off for a whole history (swarm testing), and without an account nothing else means much.
+            self.runner = Runner(config.targets, config.level, config.touch_interval)
+            self.counted = False
+            self.pauses = 0
+            for user in range(2 if second else 1):
+                self._run(step("signup", user=user, case="as-is"))
+
+        def teardown(self) -> None:
+            if self.runner is not None:
+                config.budget.requests += self.runner.requests
+                config.budget.pairs += self.runner.pairs
+                self.runner.close()
+
+        def _run(self, one: Step) -> None:
+            assert self.runner is not None
+            budget = config.budget
+            mode = budget.mode()
+            if mode == "skip":
+                return
+            if mode == "fail":
+                assert budget.finding is not None
+                raise budget.finding[2]
+            if not self.counted:
+                budget.histories += 1
+                self.counted = True
+            self.history.append(one)
+            budget.steps += 1
+            try:
+                self.runner.run(one)
+            except Divergence as divergence:
+                budget = config.budget
+                if budget.found_at is None:
+                    budget.found_at = time.monotonic()
+                if budget.finding is None or len(self.history) <= len(budget.finding[0]):
+                    budget.finding = (list(self.history), list(self.runner.records), divergence)
+                raise
+
+        # --- what can be asked of a model's state ---
+
+        def _account(self, user: int) -> Any:
+            assert self.runner is not None
+            return self.runner.model.accounts[user]
+
+        def _registered(self, device: int) -> bool:
+            return self._account(device // DEVICES_PER_USER).registered
+
+        # --- the steps ---
+
+        @rule(user=st.integers(0, USERS - 1), case=st.sampled_from(["as-is", "upper"]))
+        def signup(self, user: int, case: str) -> None:
+            if not self._account(user).registered:
+                case = "as-is"
+            self._run(step("signup", user=user, case=case))
+
+        @precondition(lambda self: hardening)
+        @rule(text=st.sampled_from(sorted(set(HOSTILE) - {"unknown"})))
+        def signup_hostile(self, text: str) -> None:
+            self._run(step("signup-hostile", user=0, text=text))
+
+        @rule(device=DEVICES, password=st.sampled_from(["right", "right", "wrong", "old"]),
+              end_others=st.sampled_from([None, None, True, False]) if extensions and config.recover else st.none())
+        def login(self, device: int, password: str, end_others: bool | None) -> None:
+            user = device // DEVICES_PER_USER
+            account = self._account(user)
+            # Steps that cannot mean anything yet become the step they need (no history is thrown away).
+            if not account.registered:
+                self._run(step("signup", user=user, case="as-is"))
+                return
+            if account.throttled:
+                self._run(step("me", device))
+                return
+            if password != "right" and account.failures >= 2:
+                password = "right"
+            self._run(step("login", device, password=password, end_others=end_others))
+
+        # Hypothesis tries rules with the fewest arguments first, by name: this one starts the simplest histories.
+        @rule(device=DEVICES)
+        def log_in(self, device: int) -> None:
+            self.login(device, "right", None)
+
+        @precondition(lambda self: hardening)
+        @rule(device=DEVICES, text=st.sampled_from(sorted(HOSTILE)))
+        def login_hostile(self, device: int, text: str) -> None:
+            self._run(step("login-hostile", device, text=text))
+
+        @rule(device=DEVICES)
+        def logout(self, device: int) -> None:
+            self._run(step("logout", device))
+
+        @rule(device=DEVICES, pause=PAUSES)
+        def me(self, device: int, pause: bool) -> None:
+            self._pause(pause, device)
+            self._run(step("me", device))
+
+        @rule(device=DEVICES, pause=PAUSES)
+        def list_sessions(self, device: int, pause: bool) -> None:
+            self._pause(pause, device)
+            self._run(step("list", device))
+
+        def _pause(self, pause: bool, device: int) -> None:
+            # A use after a pause long enough for a refresh interval and a second of timestamp resolution to
+            # pass: lastActiveAt may move then, and only that session's. Only where the target declared its
+            # refresh interval, and only where it can show something (a sibling listed and unused since), at
+            # most twice a history: each costs a second, where another step costs a few milliseconds.
+            if not (pause and waits and self.pauses < 2 and self.runner is not None):
+                return
+            model = self.runner.model
+            own = model.live_session_of(device)
+            if own is None or not any(s is not own and s.last_seen is not None and not s.used_since_seen
+                                      for s in model.alive_sessions(own.user)):
+                return
+            self.pauses += 1
+            self._run(step("wait", seconds=max(1.1, (config.touch_interval or 0) + 0.1)))
+
+        @rule(device=DEVICES, victim=TARGETS)
+        def revoke(self, device: int, victim: str) -> None:
+            self._run(step("revoke", device, target=victim))
+
+        @rule(device=DEVICES)
+        def revoke_all(self, device: int) -> None:
+            self._run(step("revoke-all", device))
+
+        @precondition(lambda self: extensions)
+        @rule(device=DEVICES, current=st.sampled_from(["right", "right", "wrong"]),
+              new=st.sampled_from(["fresh", "fresh", "short"]))
+        def password(self, device: int, current: str, new: str) -> None:
+            account = self._account(device // DEVICES_PER_USER)
+            if account.throttled or account.failures >= 2:
+                current = "right"
+            self._run(step("password", device, current=current, new=new))
+
+        @precondition(lambda self: extensions)
+        @rule(device=DEVICES, victim=TARGETS, name=st.sampled_from(sorted(NAMES, key=str)))
+        def rename(self, device: int, victim: str, name: str) -> None:
+            self._run(step("rename", device, target=victim, name=name))
+
+        @precondition(lambda self: extensions)
+        @rule(device=DEVICES)
+        def read_activity(self, device: int) -> None:
+            self._run(step("activity", device))
+
+        @rule(user=st.integers(0, USERS - 1), first=st.integers(0, DEVICES_PER_USER - 1),
+              offset=st.integers(1, DEVICES_PER_USER - 1),
+              kinds=st.sampled_from(CORE_PAIRS + (EXTENSION_PAIRS * 2 if extensions else [])))
+        def together(self, user: int, first: int, offset: int, kinds: tuple[str, str]) -> None:
+            account = self._account(user)
+            if not account.registered:
+                self._run(step("signup", user=user, case="as-is"))
+                return
+            if "recover" in kinds and not config.recover:
+                kinds = ("login", kinds[1])
+            if account.throttled and ("login" in kinds or "recover" in kinds):
+                kinds = ("revoke-all", "revoke-all")
+            # A request that needs a session goes, where one can, from a device that holds one: a race
+            # between a password change and a login means nothing if the change is refused a 401.
+            own = list(range(user * DEVICES_PER_USER, (user + 1) * DEVICES_PER_USER))
+            live = [d for d in own if self.runner is not None and self.runner.model.live_session_of(d) is not None]
+            needs = [kind not in ("login", "recover") for kind in kinds]
+            a = own[first]
+            if needs[0] and live:
+                a = live[first % len(live)]
+            rest = [d for d in own if d != a]
+            rest_live = [d for d in rest if d in live]
+            b = rest[(offset - 1) % len(rest)]
+            if needs[1] and rest_live:
+                b = rest_live[(offset - 1) % len(rest_live)]
+            self._run(Step("pair", pair=(self._pair_step(kinds[0], a, b), self._pair_step(kinds[1], b, a))))
+
+        @staticmethod
+        def _pair_step(kind: str, device: int, other: int) -> Step:
+            if kind == "login":
+                return step("login", device, password="right", end_others=None)
+            if kind == "recover":
+                return step("login", device, password="right", end_others=True)
+            if kind in ("revoke", "rename"):
+                # The other device's session: the one a race would end or rename.
+                extra = {"name": "plain"} if kind == "rename" else {}
+                return step(kind, device, target=f"of-device-{other}", **extra)
+            if kind == "password":
+                return step("password", device, current="right", new="fresh")
+            return step(kind, device)
+
+    return Exploration

@@ -1,0 +1,196 @@
+"""One exploration: histories within a budget, the shortest failing one replayed before it is blamed.
+
+A divergence is reported only if its shrunk history diverges again when run
+once more on fresh accounts (up to REPLAYS times): timing on a loaded
+machine must never be reported as a bug. One that does not reproduce is
+reported as a note, with its history, and does not fail the run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.stateful import run_state_machine_as_test
+
+from conformance.client import Target
+from conformance.explore import script
+from conformance.explore.history import Divergence, Record, Step, replay
+from conformance.explore.machine import Budget, Config, machine_for
+
+DEFAULT_EXAMPLES = 100
+DEFAULT_SECONDS = 45.0
+# Shrinking gets this long beyond the budget, so a failure found late is still shrunk.
+SHRINK_SECONDS = 15.0
+STEPS_PER_HISTORY = 25
+REPLAYS = 3
+
+
+@dataclass
+class Result:
+    """What an exploration did and found."""
+
+    seed: int
+    histories: int = 0
+    steps: int = 0
+    requests: int = 0
+    pairs: int = 0
+    seconds: float = 0.0
+    rule: str = ""  # the rule a reproduced divergence breaks ("" when none)
+    message: str = ""
+    history: list[Record] = field(default_factory=list)
+    steps_of_history: list[Step] = field(default_factory=list)
+    reproduced: str = ""  # "2 of 3 replays", or "" when nothing was found
+    flaky: bool = False  # found once, never again in REPLAYS replays: not blamed
+    script_path: str = ""
+    replay_command: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.rule) and not self.flaky
+
+
+def explore(
+    targets: list[Target],
+    level: str,
+    *,
+    touch_interval: float | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+    seconds: float = DEFAULT_SECONDS,
+    seed: int | None = None,
+    database: str | None = None,
+    steps: int = STEPS_PER_HISTORY,
+    shrink: bool = True,
+    script_dir: str | None = None,
+    command: list[str] | None = None,
+    recover: bool = True,
+    shrink_seconds: float = SHRINK_SECONDS,
+) -> Result:
+    """Explore histories against the targets; return what was run and the shortest reproduced divergence."""
+    seed = random.SystemRandom().randrange(1, 2**31) if seed is None else seed
+    result = Result(seed)
+    started = time.monotonic()
+    budget = Budget(started + seconds, shrink_seconds if shrink else 0.0)
+    config = Config(targets, level, touch_interval, budget, recover)
+    machine = hypothesis_seed(seed)(machine_for(config))
+    phases = [Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    run_settings = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=False,
+        database=DirectoryBasedExampleDatabase(database) if database else None,
+        phases=phases,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    try:
+        run_state_machine_as_test(machine, settings=run_settings)
+    except Divergence:
+        pass
+    except Exception as exc:  # noqa: BLE001 - Hypothesis' Flaky and friends: the finding speaks, if any
+        if budget.finding is None:
+            raise
+        del exc
+    result.histories, result.steps = budget.histories, budget.steps
+    result.requests, result.pairs = budget.requests, budget.pairs
+    if budget.finding is not None:
+        history, records, divergence = budget.finding
+        if shrink:
+            history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
+                                                       time.monotonic() + shrink_seconds)
+        result.rule = divergence.problem.rule
+        result.message = str(divergence)
+        result.history, result.steps_of_history = records, history
+        hits = 0
+        for attempt in range(1, REPLAYS + 1):
+            again = replay(targets, level, history, touch_interval)
+            if again is not None:
+                hits += 1
+                break
+        result.reproduced = f"reproduced at replay {attempt} of {REPLAYS}" if hits else f"not reproduced in {REPLAYS} replays"
+        result.flaky = hits == 0
+        if script_dir is not None:
+            path = Path(script_dir) / f"explore-{seed}.sh"
+            path.write_text(script.curl_script(targets, records, divergence), encoding="utf-8")
+            path.chmod(0o755)
+            result.script_path = str(path)
+    if command is not None:
+        result.replay_command = " ".join(_quote(arg) for arg in [*command, "--explore-seed", str(seed)])
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _drop_steps(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],
+                records: list[Record], divergence: Divergence, deadline: float) -> tuple[Any, Any, Divergence]:
+    """Finish Hypothesis' shrinking: drop single steps while the history still breaks the same rule.
+
+    Hypothesis stops when its time is up; a history of concurrent pairs on a
+    live server shrinks slowly there. One step at a time, last to first, is
+    cheap and keeps each step's meaning (steps name devices, not sessions).
+    """
+    from conformance.explore.history import Runner
+
+    changed = True
+    while changed and time.monotonic() < deadline:
+        changed = False
+        for index in range(len(history) - 2, -1, -1):
+            if time.monotonic() > deadline:
+                break
+            shorter = history[:index] + history[index + 1:]
+            runner = Runner(targets, level, touch_interval)
+            try:
+                for one in shorter:
+                    runner.run(one)
+            except Divergence as again:
+                if again.problem.rule == divergence.problem.rule and again.step == len(shorter):
+                    history, records, divergence = shorter, list(runner.records), again
+                    changed = True
+            finally:
+                runner.close()
+    return history, records, divergence
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def summary(result: Result) -> str:
+    """One line: what ran, and what was found."""
+    ran = (f"{result.histories} histories, {result.steps} steps ({result.pairs} concurrent pairs), "
+           f"{result.requests} requests in {result.seconds:.0f} s, seed {result.seed}")
+    if not result.rule:
+        return f"no divergence: {ran}"
+    if result.flaky:
+        return f"a divergence did not reproduce ({result.reproduced}), not blamed: {result.message}; {ran}"
+    return f"{result.rule} breaks at step {len(result.history)} of a shrunk history: {result.message}; {ran}"
+
+
+def numbered(result: Result, redact: Any = None) -> str:
+    """The failing history as numbered steps, each with its requests, the model's verdict and the answers."""
+    lines = []
+    last = len(result.history)
+    for record in result.history:
+        lines.append(f"{record.number}. {record.text}")
+        for exchange in record.exchanges:
+            request = exchange["request"]
+            if request.get("look") and record.number != last:
+                continue
+            mark = "  ⇉ " if exchange.get("together") else "    "
+            what = "look: " if request.get("look") else ""
+            body = script.short_json(exchange["body"])
+            lines.append(f"{mark}{what}{request['method']} {request['path']} [d{request['device']}] → "
+                         f"{exchange['status']} {body}")
+    if result.rule:
+        lines.append(f"   ✗ {result.message}")
+    text = "\n".join(lines)
+    return redact(text) if redact is not None else text
