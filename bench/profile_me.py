@@ -75,9 +75,9 @@ def per_call_us(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
 
 def configure_logging(access_log_path: str) -> None:
     """Use the server's own logging set-up, with stderr pointed at a file."""
-    from impl.serve import LOGGING
+    from impl.logs import logging_config
 
-    config = {**LOGGING, "handlers": {name: dict(h) for name, h in LOGGING["handlers"].items()}}
+    config = logging_config()
     for handler in config["handlers"].values():
         handler.pop("stream", None)
         handler.update({"class": "logging.FileHandler", "filename": access_log_path})

@@ -98,11 +98,11 @@ class MeteredStore:
             self._metrics.ended.labels("revoked").inc()
         return outcome
 
-    def logout(self, *args: Any, **kwargs: Any) -> bool:
-        done = self._store.logout(*args, **kwargs)
-        if done:
-            self._metrics.ended.labels("logged_out").inc()
-        return done
+    def logout(self, *args: Any, **kwargs: Any) -> Any:
+        # Returns only once it ended the session (a caller already gone is an exception).
+        result = self._store.logout(*args, **kwargs)
+        self._metrics.ended.labels("logged_out").inc()
+        return result
 
     def revoke_other_sessions(self, *args: Any, **kwargs: Any) -> int | None:
         ended = self._store.revoke_other_sessions(*args, **kwargs)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -262,6 +263,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if config.purge_interval:
         start_maintenance()
     lines = [f"listening on {url_for(host, port)}", f"data in {describe_database(config.db)}"]
+    # A SIGTERM (from the probe, or a service manager) may come before
+    # granian installs its own handlers: it then stops this process the
+    # same orderly way, not by the signal's default death.
+    signal.signal(signal.SIGTERM, _interrupt)
     probe = start_probe(host, port, lines, config.start_timeout)
     try:
         if config.debug_server:
@@ -279,6 +284,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         gave_up = False
     # The probe gave up and stopped the server: say so with the exit code.
     return 1 if gave_up else 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve_granian(host: str, port: int, config: Config) -> None:

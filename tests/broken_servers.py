@@ -218,6 +218,14 @@ def sql(store: Any) -> sqlite3.Connection:
     return sqlite3.connect(store.path, isolation_level=None, timeout=5)
 
 
+def revoked(sessions: Any, current: Session, public_id: str, client: Client) -> bool:
+    """Revoke one session as a hand-written loop would: True if it ended, False if not found or the caller is gone."""
+    try:
+        return sessions.revoke(current, public_id, client) is Outcome.DONE
+    except CallerGone:
+        return False
+
+
 def owner_of(store: Any, public_id: str) -> str | None:
     """Return the user id owning the session with this public id, whoever asks."""
     with contextlib.closing(sql(store)) as conn:
@@ -733,7 +741,7 @@ def _revoke_all_keeps_newest_other(app: Any) -> WsgiApp:
 
     def revoke_from_index_1(current: Session, client: Client) -> int:
         others = [s for s in sessions.list_for_user(current.user_id) if s.id != current.id]
-        return sum(sessions.revoke(current, s.id, client) is Outcome.DONE for s in others[1:])
+        return sum(revoked(sessions, current, s.id, client) for s in others[1:])
 
     sessions.revoke_others = revoke_from_index_1
     return app
@@ -924,7 +932,8 @@ def _revoke_all_race(app: Any) -> WsgiApp:
     def revoke_each_other(current: Session, client: Client) -> int:
         others = [s.id for s in sessions.list_for_user(current.user_id) if s.id != current.id]
         time.sleep(RACE_WINDOW)
-        return sum(sessions.revoke(current, public_id, client) is Outcome.DONE for public_id in others)
+        # The bug: a caller ended meanwhile by the other revoke-all carries on and answers 200.
+        return sum(revoked(sessions, current, public_id, client) for public_id in others)
 
     sessions.revoke_others = revoke_each_other
     return app
@@ -1499,8 +1508,11 @@ def _recover_in_two_steps(app: Any) -> WsgiApp:
             return None
         time.sleep(SLOW_STEP)
         session = sessions.authenticate(token)
-        ended = sessions.revoke_others(session, client) if session is not None else None
-        return token, ended or 0
+        try:
+            ended = sessions.revoke_others(session, client) if session is not None else 0
+        except CallerGone:
+            ended = 0  # the bug: the new session was ended in between, and the login answers 200 anyway
+        return token, ended
 
     sessions.start_alone = start_then_revoke_all
     return app

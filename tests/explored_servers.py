@@ -17,6 +17,7 @@ from typing import Any
 
 from impl import Config, create_app
 from impl.sessions import Client, Session
+from impl.store import CallerGone
 
 from .broken_servers import TOUCH_INTERVAL, WsgiApp, serving, sql
 from .conftest import FAST
@@ -150,7 +151,13 @@ def _ending_by_address(apps: list[Any]) -> list[WsgiApp]:
                 " ORDER BY created_at DESC LIMIT 1",
                 (current.user_id, client.ip),
             ).fetchone()
-        return store.logout(row[0], sessions.cutoffs(), sessions.event("logout", client)) if row else False
+        if row is None:
+            return False
+        try:
+            store.logout(row[0], sessions.cutoffs(), sessions.event("logout", client))
+        except CallerGone:
+            return False
+        return True
 
     sessions.end = end_newest_from_address
     return [app]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from .servers import ROOT
+from .servers import ROOT, run_server_process
 
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: .*")
 
@@ -19,21 +18,11 @@ TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNIN
 def serve_and_stop(tmp_path, log_format: str) -> str:
     """Run a two-worker server with its access log, make a few requests, stop it; return its stderr."""
     log = tmp_path / "stderr.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(tmp_path / "s.db"),
-             "--scrypt-n", "1024", "--workers", "2", "--log-format", log_format],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-    try:
-        url = proc.stdout.readline().strip().removeprefix("listening on ")
-        assert url.startswith("http://"), log.read_text()
+    args = ["--access-log", "--log-format", log_format]  # after the defaults, so they win over --no-access-log
+    with run_server_process(tmp_path, args, workers=2, log="stderr.log") as server:
+        url = server.url
         assert requests.post(f"{url}/login?secret=1", json={"email": "a@b.c", "password": "x" * 12}).status_code == 401
         assert requests.get(f"{url}/me").status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stdout.close()
     return log.read_text()
 
 

@@ -17,8 +17,6 @@ import concurrent.futures
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ import pytest
 import requests
 
 from . import postgres
-from .servers import ROOT, TEST_ARGS
+from .servers import run_server_process
 
 STALL = 3.0  # seconds the database stays frozen, at least
 STORE_TIMEOUT = 1.0
@@ -76,18 +74,14 @@ def half_a_body(host: str, port: int) -> bytes:
 def test_a_frozen_database_leaves_health_checks_and_deadlines_alive_and_the_server_recovers(own_server, tmp_path):
     database = own_server.new_database()
     log = tmp_path / "stderr.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_server.py"), *TEST_ARGS, "--port", "0", "--db", database,
-             "--workers", "1", "--store-timeout", str(STORE_TIMEOUT), "--body-timeout", str(BODY_TIMEOUT)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
+    server = run_server_process(
+        tmp_path, ["--db", database, "--store-timeout", str(STORE_TIMEOUT), "--body-timeout", str(BODY_TIMEOUT)],
+        log="stderr.log",
+    )
+    server.stop_timeout = 30
     frozen: list[int] = []
     try:
-        first = proc.stdout.readline().strip() if proc.stdout else ""
-        assert first.startswith("listening on http://"), (first, log.read_text()[-2000:])
-        url = first.removeprefix("listening on ")
+        url = server.start()
         host, port = url.removeprefix("http://").rsplit(":", 1)
         web = requests.Session()
         assert web.post(f"{url}/signup", json={"email": "ann@example.com", "password": "correct horse"}).status_code == 201
@@ -136,9 +130,6 @@ def test_a_frozen_database_leaves_health_checks_and_deadlines_alive_and_the_serv
                         break
                     time.sleep(0.2)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            if proc.stdout:
-                proc.stdout.close()
+            server.stop()
     assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
     assert "Traceback" not in log.read_text()

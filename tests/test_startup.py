@@ -20,7 +20,9 @@ from pathlib import Path
 
 import requests
 
-from .servers import ROOT, TEST_ARGS
+from conformance.server_process import ServerStartError
+
+from .servers import ROOT, TEST_ARGS, run_server_process
 from .test_shutdown import group_members
 
 ROUNDS = 3
@@ -30,20 +32,17 @@ AT_ONCE = 3
 def start_and_stop(workdir: Path) -> str:
     """Start a two-worker server that purges every 10 ms, use it, stop it; return what went wrong, or ''."""
     workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / "stderr.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_server.py"), "--port", "0", "--db", str(workdir / "s.db"), *TEST_ARGS,
-             "--workers", "2", "--purge-interval", "0.01", "--start-timeout", "60"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=workdir,
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-        )
+    server = run_server_process(
+        workdir, ["--purge-interval", "0.01", "--start-timeout", "60"], workers=2, log="stderr.log", new_session=True
+    )
+    # A start that hangs is stopped by its own deadline (60 s); this one only bounds the wait beyond it.
+    server.start_timeout = 90
+    server.stop_timeout = 30
     try:
-        # A start that hangs is stopped by its own deadline: readline ends.
-        line = proc.stdout.readline() if proc.stdout else ""
-        if not line.startswith("listening on http://"):
-            return f"first line {line!r}; stderr: {log.read_text()[-1500:]}"
-        url = line.strip().removeprefix("listening on ")
+        try:
+            url = server.start()
+        except ServerStartError as exc:
+            return str(exc)
         # Both workers must serve: several connections, one request each.
         for _ in range(8):
             status = requests.get(f"{url}/healthz", headers={"Connection": "close"}, timeout=30).status_code
@@ -51,14 +50,7 @@ def start_and_stop(workdir: Path) -> str:
                 return f"/healthz answered {status}"
         return ""
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        server.stop()
 
 
 def test_every_start_serves_with_the_maintenance_purging_beside_it(tmp_path):

@@ -47,8 +47,8 @@ Theory of operation (the guarantees of impl/store/base.py, and how PostgreSQL ke
    or StoreBusy, never as a psycopg exception; the connection that met it is
    discarded and the pool's idle ones are checked, so when the server comes
    back the pool refills by itself and no stale connection is handed out.
-   A write refused as read-only replaces every connection of the pool: each
-   keeps the read-only default it was opened with, alive and well.
+   A connection opened while the database was read-only is remembered, and
+   a write handed one closes it and takes another (see `_write`).
    An idempotent read that met a dead connection is retried once on a fresh one.
 7. The schema is versioned in `schema_version` (one row per applied step).
    It is created or upgraded in one transaction under an advisory lock, so
@@ -65,6 +65,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -212,6 +213,10 @@ _UNAVAILABLE = (
 )
 
 
+# Connections opened while the database was read-only, with when (monotonic s).
+_OPENED_READ_ONLY: "weakref.WeakKeyDictionary[psycopg.Connection[Any], float]" = weakref.WeakKeyDictionary()
+
+
 def _one_line(exc: BaseException) -> str:
     """A driver message on one line: libpq's span several, and a start-up error is shown whole."""
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -240,6 +245,7 @@ class PostgresStore(SqlStore):
             self._migrate()
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot use {describe_database(url)}: {_one_line(exc)}") from exc
+        self._max_size = max_size
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -255,7 +261,6 @@ class PostgresStore(SqlStore):
         # Opened without waiting: a worker starts even while the database is
         # away, and answers 503 until it returns.
         self._pool.open(wait=False)
-        self._drained_at = float("-inf")
         super().__init__()
 
     # -- connections -----------------------------------------------------------
@@ -288,7 +293,23 @@ class PostgresStore(SqlStore):
     @contextlib.contextmanager
     def _write(self, durable: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """Run a write transaction; unless `durable`, without waiting for the WAL flush."""
-        with self._pool.connection() as conn, conn.transaction():
+        started = time.monotonic()
+        with contextlib.ExitStack() as stack:
+            conn = stack.enter_context(self._pool.connection())
+            # A connection opened while the database was read-only stays so
+            # for its life (default_transaction_read_only is read at connect)
+            # and stays healthy, so no check drops it: after the cure it
+            # would fail every write it is given. Closed (the pool replaces
+            # it), until one opened since this write began: on a database
+            # made writable again, that one writes.
+            for _ in range(self._max_size + 1):
+                opened = _OPENED_READ_ONLY.get(conn)
+                if opened is None or opened >= started:
+                    break
+                conn.close()
+                stack.close()
+                conn = stack.enter_context(self._pool.connection())
+            stack.enter_context(conn.transaction())
             if not durable:
                 conn.execute("SET LOCAL synchronous_commit = off")
             yield conn
@@ -307,26 +328,10 @@ class PostgresStore(SqlStore):
         # Busy first: a statement cancelled by its timeout is an OperationalError too.
         if isinstance(exc, _BUSY):
             return StoreBusy(_one_line(exc))
-        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-            self._after_read_only()
-            return StoreUnavailable(_one_line(exc))
         if isinstance(exc, _UNAVAILABLE):
             self._after_fault()
             return StoreUnavailable(_one_line(exc))
         return None  # our SQL's error (or CallerGone), not the database's state
-
-    def _after_read_only(self) -> None:
-        # A connection opened while the database was read-only
-        # (default_transaction_read_only, a standby) keeps that default for
-        # its life and stays alive, so no check discards it: after the cure
-        # it would go on failing writes. Replace every connection of the
-        # pool, those in use as they come back; at most once a second, so a
-        # long read-only spell under load is no reconnection storm.
-        now = time.monotonic()
-        if now - self._drained_at >= 1.0:
-            self._drained_at = now
-            with contextlib.suppress(Exception):
-                self._pool.drain()
 
     def _after_fault(self) -> None:
         # The connection that met the fault is discarded by the pool on its
@@ -449,10 +454,13 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     must not precede its WAL flush (point 4). Stronger settings
     (remote_write, remote_apply) are kept.
     """
-    conn.execute(
+    row = conn.execute(
         "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false),"
         " set_config('idle_in_transaction_session_timeout', '10000', false), set_config('timezone', 'UTC', false),"
         " CASE WHEN current_setting('synchronous_commit') = 'off'"
-        " THEN set_config('synchronous_commit', 'on', false) END",
+        " THEN set_config('synchronous_commit', 'on', false) END,"
+        " current_setting('default_transaction_read_only')",
         (str(STATEMENT_TIMEOUT_MS), str(LOCK_TIMEOUT_MS)),
-    )
+    ).fetchone()
+    if row is not None and row[-1] == "on":
+        _OPENED_READ_ONLY[conn] = time.monotonic()

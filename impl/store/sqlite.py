@@ -367,7 +367,7 @@ class SqliteStore(SqlStore):
     @translated
     def schema_version(self) -> int:
         """Return the schema version recorded in the file."""
-        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+        return self._fetchone("PRAGMA user_version", ())[0]
 
     def upgrade_in_progress(self) -> bool:
         """False: an SQLite file is upgraded in one write transaction, by a server before it listens,
