@@ -274,3 +274,17 @@ def test_a_recovering_login_that_leaves_a_session_alive_is_blamed_on_ext_recover
     fresh = Server(rules.EXTENSIONS)
     assert fresh.signup() == [] and fresh.login(0) == [] and fresh.login(1) == []
     assert rules_of(fresh.login(2, end_others=True, revoked=0)) == ["EXT-RECOVER"]
+
+
+def test_a_wrong_current_and_a_short_new_password_may_be_400_or_403():
+    # The contract names no order between the two refusals: either answer changes nothing.
+    for status, body in ((400, {"error": "New password too short."}), (403, {"error": "Current password is incorrect."})):
+        server = Server(rules.EXTENSIONS)
+        assert server.signup() == [] and server.login(0) == []
+        server.step("EXT-PASSWORD")
+        assert server.model.change_password(0, "wrong", "short", Answer(status, body)) == []
+        assert server.model.accounts[0].password == PASSWORD
+        assert server.me(0) == []
+    server.step("EXT-PASSWORD")
+    assert rules_of(server.model.change_password(0, "wrong", "long enough new", Answer(400, {"error": "x"}))) == [
+        "EXT-PASSWORD"]

@@ -511,6 +511,10 @@ class Model:
         self.used(session)
         account = self.accounts[session.user]
         if current != account.password:
+            if len(new) < 8 and answer.status == 400:
+                # Both wrong: the contract names no order between its 400 and its 403, and a server that
+                # validates the body first answers 400 (nothing changes, and no password was tried).
+                return self.refused_input(answer, "EXT-PASSWORD", "a wrong current and a too short new password")
             if answer.status == 429 and account.failures >= 1:
                 account.throttled = True
                 return []
