@@ -288,3 +288,20 @@ def test_a_wrong_current_and_a_short_new_password_may_be_400_or_403():
     server.step("EXT-PASSWORD")
     assert rules_of(server.model.change_password(0, "wrong", "long enough new", Answer(400, {"error": "x"}))) == [
         "EXT-PASSWORD"]
+
+
+def test_of_two_password_changes_at_once_the_loser_may_be_403():
+    # Both from the same account, each with the password then in force: the one applied second finds its
+    # session ended (401) or, checked against the password just set, its current password wrong (403).
+    server = Server(rules.EXTENSIONS)
+    assert server.signup() == [] and server.login(0) == [] and server.login(1) == []
+    server.step("EXT-PASSWORD")
+    assert server.model.change_password(0, PASSWORD, NEW_PASSWORD,
+                                        Answer(200, {"message": "Password changed.", "revoked": 1},
+                                               cookie="tok-after-change-000000000000")) == []
+    later = server.model.copy()
+    assert later.change_password(1, PASSWORD, "another new password", Answer(403, {"error": "Incorrect."})) == []
+    # A step later, that session's requests are 401 again, whatever they carry.
+    server.step("EXT-PASSWORD")
+    assert rules_of(server.model.change_password(1, PASSWORD, "another new password",
+                                                 Answer(403, {"error": "Incorrect."}))) == ["EXT-PASSWORD"]

@@ -505,6 +505,13 @@ class Model:
 
     def change_password(self, device: int, current: str, new: str, answer: Answer) -> list[Problem]:
         """POST /me/password with these strings (the current one right or not, the new one long enough or not)."""
+        held = self.session_of(device)
+        if (held is not None and not held.alive and held.ended_rule == "EXT-PASSWORD" and held.ended_step == self.step
+                and current in self.accounts[held.user].old_passwords and answer.status == 403 and _error_body(answer)):
+            # Sent at the same moment as the change that ended its session: a server that let the session in, then
+            # checked the current password against the one the other change had just set, refuses with 403.
+            # Nothing changed and the session stays ended, as the 401 would have said (decisions.md).
+            return []
         session, problems = self._guard(device, answer, "EXT-PASSWORD")
         if session is None:
             return problems
