@@ -34,15 +34,22 @@ from .explored_servers import EXPLORED, serve_explored, serving_explored
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = 20
+EXAMPLES_PER_SEED = 2
+# Never reached on a working machine (two histories take about half a second): it only stops a hung server.
+SEED_CAP_SECONDS = 120.0
 MAX_STEPS = 6
 RUN_TIMEOUT = 240
 
 
 def explore_seeds(urls: list[str], level: str, seeds: int = SEEDS, touch_interval: float | None = 1.0) -> list[Any]:
-    """Explore `seeds` seeds (1, 2, …) on the given instances, about a second each; return the results."""
+    """Explore seeds 1 to `seeds` on the given instances, EXAMPLES_PER_SEED whole histories each; return the results.
+
+    Counted in histories, not seconds: on a loaded machine a time budget runs fewer histories, down to none,
+    and the test would pass having checked less than it says.
+    """
     return [
-        explore([Target(url) for url in urls], level, touch_interval=touch_interval, seed=seed, seconds=0.5,
-                examples=3)
+        explore([Target(url) for url in urls], level, touch_interval=touch_interval, seed=seed,
+                examples=EXAMPLES_PER_SEED, seconds=SEED_CAP_SECONDS)
         for seed in range(1, seeds + 1)
     ]
 
@@ -52,8 +59,9 @@ def assert_no_divergence(results: list[Any]) -> None:
     for result in results:
         assert not result.failed, f"seed {result.seed}: {summary(result)}\n{numbered(result)}"
         if result.rule:
-            print(f"seed {result.seed}: {summary(result)}\n{numbered(result)}")
-    assert sum(result.histories for result in results) >= len(results)
+            print(f"NOTE seed {result.seed}: {summary(result)}\n{numbered(result)}")
+    short = [result.seed for result in results if result.histories < EXAMPLES_PER_SEED and not result.rule]
+    assert not short, f"seeds {short} ran out of time before their {EXAMPLES_PER_SEED} histories"
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +79,18 @@ def test_the_reference_on_sqlite_shows_no_divergence_over_twenty_seeds(tmp_path)
 
 # Explorations at once: each keeps a core busy (its server runs in a process of its own).
 WORKERS = 2
+# A seed per variant whose histories reach the bug within PINNED_SECONDS on a loaded 2-core machine (found by
+# running seeds 1 to 9 there): the catch costs seconds, not the default budget. The histories a seed draws do
+# not depend on the server, so a seed keeps finding its bug until the machine or the model changes; when it
+# does not, the fallback run still catches the bug, and says the pin should be looked at.
+PINNED = {
+    "login-races-password-change": 1,
+    "revoke-all-misses-other-instance-cache": 4,
+    "logout-ends-newest-from-address": 1,
+    "touch-moves-same-device-sessions": 3,
+}
+PINNED_SECONDS = "10"
+SLOWEST = ("login-races-password-change", "touch-moves-same-device-sessions")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +101,18 @@ def runs(tmp_path_factory) -> dict[str, dict[str, Any]]:
     context.set_forkserver_preload([serve_explored.__module__])
 
     def run(variant: Any) -> dict[str, Any]:
-        folder = work / variant.id
+        # First the seed pinned for the variant, with a short budget; if timing on a loaded machine hides the bug
+        # from it, a second run with a seed of its own and the default budget (what a user gets).
+        first = attempt(variant, ["--explore-seed", str(PINNED[variant.id]), "--explore-seconds", PINNED_SECONDS],
+                        "pinned")
+        if first["entry"]["outcome"] == "fail":
+            return first
+        second = attempt(variant, [], "default")
+        second["output"] = f"(the pinned seed found nothing: {first['entry']['message']})\n" + second["output"]
+        return second
+
+    def attempt(variant: Any, budget: list[str], name: str) -> dict[str, Any]:
+        folder = work / f"{variant.id}-{name}"
         folder.mkdir()
         ours, theirs = context.Pipe()
         server = context.Process(target=serve_explored, args=(variant.id, str(folder / "s.db"), theirs))
@@ -89,9 +120,8 @@ def runs(tmp_path_factory) -> dict[str, dict[str, Any]]:
         theirs.close()
         try:
             urls = ours.recv()
-            # The default budget: what a user gets.
             command = [sys.executable, "-m", "conformance", "--explore-only", "--level", variant.level,
-                       "--touch-interval", "1", "--explore-dir", str(folder),
+                       "--touch-interval", "1", "--explore-dir", str(folder), *budget,
                        "--json-report", str(folder / "report.json"), "--junit-xml", str(folder / "junit.xml")]
             for url in urls:
                 command += ["--base-url", url]
@@ -106,8 +136,10 @@ def runs(tmp_path_factory) -> dict[str, dict[str, Any]]:
         return {"exit": proc.returncode, "output": proc.stdout + proc.stderr, "entry": entry,
                 "junit": ET.parse(folder / "junit.xml").getroot()}
 
+    # The slowest first, one per worker (their pinned seeds find the bug latest, and its histories are the slowest).
+    order = sorted(EXPLORED, key=lambda v: v.id not in SLOWEST)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(zip([v.id for v in EXPLORED], pool.map(run, EXPLORED)))
+        return dict(zip([v.id for v in order], pool.map(run, order)))
 
 
 @pytest.mark.parametrize("variant", EXPLORED, ids=[v.id for v in EXPLORED])
