@@ -305,3 +305,21 @@ def test_of_two_password_changes_at_once_the_loser_may_be_403():
     server.step("EXT-PASSWORD")
     assert rules_of(server.model.change_password(1, PASSWORD, "another new password",
                                                  Answer(403, {"error": "Incorrect."}))) == ["EXT-PASSWORD"]
+
+
+def test_of_two_endings_at_once_the_blame_goes_to_the_one_whose_effect_is_missing():
+    from conformance.explore import linearize
+    from conformance.explore.model import Problem
+
+    def outcome(endings: tuple[str, ...]) -> str:
+        missing = Problem("CORE-REVOKE-ALL", "a session it ended still answers 200")
+        result = linearize.check(Model(rules.CORE, [(EMAIL, PASSWORD)], [FIREFOX]),
+                                 [("revoke", {}, Answer(200)), ("revoke-all", {}, Answer(200))],
+                                 apply=lambda *_: [], observe=lambda _: {}, check=lambda *_: [missing],
+                                 blame="CORE-REVOKE", endings=endings)
+        assert result.model is None and result.problem is not None
+        return result.problem.rule
+
+    assert outcome(("CORE-REVOKE", "CORE-REVOKE-ALL")) == "CORE-REVOKE-ALL"
+    # A pair with one ending (a login racing a revoke-all) is blamed on that ending, whatever the order found.
+    assert outcome(("CORE-REVOKE",)) == "CORE-REVOKE"

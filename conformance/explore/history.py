@@ -92,6 +92,12 @@ class Step:
         steps = self.pair if self.pair is not None else (self,)
         return any(s.kind in ENDINGS or (s.kind == "login" and s.arg("end_others")) for s in steps)
 
+    def endings(self) -> tuple[str, ...]:
+        """The rules of the step's ending actions (both of a pair of two endings)."""
+        steps = self.pair if self.pair is not None else (self,)
+        return tuple(ENDINGS[s.kind] if s.kind in ENDINGS else "EXT-RECOVER" for s in steps
+                     if s.kind in ENDINGS or (s.kind == "login" and s.arg("end_others")))
+
     def rule(self) -> str:
         if self.pair is not None:
             kinds = [s.kind for s in self.pair]
@@ -200,6 +206,7 @@ class Runner:
             observe=observe,
             check=lambda model, seen: self.check_plan(model, plans["plan"], seen),
             blame=one.rule() if one.ending() else None,
+            endings=one.endings(),
         )
         self.model.logins_together = False
         if outcome.model is not None:
