@@ -1,12 +1,13 @@
 """--explore has teeth: it finds what only exploration finds, shrunk short, and finds nothing on the reference.
 
-The broken servers of tests/explored_servers.py are served in threads here,
-and the suite explores each as a user runs it (`python -m conformance
---explore-only`), all at once, each within the default budget; each must be
+The broken servers of tests/explored_servers.py are served in processes of
+their own, and the suite explores each as a user runs it (`python -m
+conformance --explore-only`), two at once, each with a seed pinned for it
+and the default budget as a fallback (PINNED); each must be
 blamed on its rule, shrunk to at most MAX_STEPS steps, with a curl script, a
 replay command, an EXPLORE line in the terminal table, the JSON report and
-JUnit. The reference runs in this process, many seeds on one server, with a
-small budget per seed (tests/test_instances.py does the same for two
+JUnit. The reference runs in this process, twenty seeds on one server, two whole
+histories per seed (tests/test_instances.py does the same for two
 PostgreSQL-backed instances, tests/test_suite_other_language.py for the Node
 server).
 """
