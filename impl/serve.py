@@ -267,7 +267,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     # granian installs its own handlers: it then stops this process the
     # same orderly way, not by the signal's default death.
     signal.signal(signal.SIGTERM, _interrupt)
-    probe = start_probe(host, port, lines, config.start_timeout)
+    also = (config.metrics_port,) if config.metrics_port is not None else ()
+    probe = start_probe(host, port, lines, config.start_timeout, also=also)
     try:
         if config.debug_server:
             _serve_debug(host, port)

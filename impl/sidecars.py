@@ -90,8 +90,13 @@ def _exporter_main(host: str, port: int) -> None:
     server.shutdown()
 
 
-def start_probe(host: str, port: int, lines: list[str], deadline: float) -> subprocess.Popen[bytes]:
+def start_probe(
+    host: str, port: int, lines: list[str], deadline: float, also: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     """Print `lines` on stdout once a worker answers GET /healthz; `deadline` seconds from now, stop the server.
+
+    Ports in `also` (the metrics exporter's) must answer too before the
+    lines are printed: whoever reads "listening on" may use them at once.
 
     Its exit code says which: 0 (serving), 1 (gave up, and sent SIGTERM to
     the supervisor, after one line on stderr). It runs this file as a
@@ -102,22 +107,24 @@ def start_probe(host: str, port: int, lines: list[str], deadline: float) -> subp
     # deadline counts from now, not from when the probe's interpreter is up.
     ends = time.monotonic() + deadline
     return subprocess.Popen(
-        [sys.executable, "-I", os.path.abspath(__file__), "probe", host, str(port), f"{deadline:g}", repr(ends),
+        [sys.executable, "-I", os.path.abspath(__file__), "probe", host, ",".join(map(str, (port, *also))),
+         f"{deadline:g}", repr(ends),
          str(os.getpid()), *lines]
     )
 
 
-def _probe_main(host: str, port: int, deadline: str, ends: float, supervisor: int, lines: list[str]) -> None:
+def _probe_main(host: str, ports: list[int], deadline: str, ends: float, supervisor: int, lines: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     while time.monotonic() < ends:
         if os.getppid() != supervisor:
             sys.exit(0)  # the supervisor is gone: nobody to announce
-        if _answers(probe_host, port, max(0.1, min(2.0, ends - time.monotonic()))):
+        if all(_answers(probe_host, port, max(0.1, min(2.0, ends - time.monotonic()))) for port in ports):
             for line in lines:
                 print(line, flush=True)
             sys.exit(0)
         time.sleep(PROBE_INTERVAL)
+    port = ports[0]
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     print(f"run_server.py: no worker answered on {where} within {deadline} s (--start-timeout); stopping",
           file=sys.stderr, flush=True)
@@ -153,4 +160,4 @@ def join_other_threads(timeout: float) -> list[str]:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["probe"]:
     _, _, _host, _port, _deadline, _ends, _supervisor, *_lines = sys.argv
-    _probe_main(_host, int(_port), _deadline, float(_ends), int(_supervisor), _lines)
+    _probe_main(_host, [int(p) for p in _port.split(",")], _deadline, float(_ends), int(_supervisor), _lines)
