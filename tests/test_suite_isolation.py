@@ -56,6 +56,9 @@ def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complet
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("CONFORMANCE_BASE_URL", None)
+    # The suite's output is asserted line by line: options meant for the outer
+    # run (PYTEST_ADDOPTS=--durations=N, say) must not reach the inner one.
+    env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
