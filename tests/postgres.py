@@ -214,6 +214,20 @@ _shared: Server | None = None
 _failure: str | None = None
 
 
+
+def start_own(purpose: str) -> Server:
+    """Start a server for one module alone (to stop, freeze or restart); skip the module when there can be none.
+
+    Without binaries this skips, or fails in CI, as every PostgreSQL test
+    does; with binaries that will not start, it skips saying why.
+    """
+    try:
+        return start()
+    except Unavailable as exc:
+        if pg_bin_dir() is None and not os.environ.get(ENV_URL):
+            shared_server()  # skips, or fails in CI, saying what to install
+        pytest.skip(f"cannot start a PostgreSQL server of our own to {purpose}: {exc}")
+
 def shared_server() -> Server:
     """Return the session's server, starting it on first use; skip (or fail in CI) when there is none."""
     global _shared, _failure

@@ -34,12 +34,7 @@ BODY_TIMEOUT = 1.0
 
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[postgres.Server]:
-    try:
-        server = postgres.start()
-    except postgres.Unavailable as exc:
-        if postgres.pg_bin_dir() is None and not os.environ.get(postgres.ENV_URL):
-            postgres.shared_server()  # skips, or fails in CI, saying what to install
-        pytest.skip(f"cannot start a PostgreSQL server of our own to freeze: {exc}")
+    server = postgres.start_own("freeze")
     yield server
     server.close()
 

@@ -224,12 +224,7 @@ def test_a_lock_held_past_the_lock_timeout_is_store_busy_not_a_hang(handles, dat
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[postgres.Server]:
     """A server of this module's own, to stop and start: the session's one serves other tests."""
-    try:
-        server = postgres.start()
-    except postgres.Unavailable as exc:
-        if postgres.pg_bin_dir() is None and not os.environ.get(postgres.ENV_URL):
-            postgres.shared_server()  # skips, or fails in CI, saying what to install
-        pytest.skip(f"cannot start a PostgreSQL server of our own to stop: {exc}")
+    server = postgres.start_own("stop")
     yield server
     server.close()
 
