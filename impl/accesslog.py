@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -48,6 +50,40 @@ class AccessLog:
         self.json_lines = json_lines
         self._second = -1
         self._stamp = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+
+    def batch_on(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """From now on, gather lines and write them at the end of a turn of `loop`; None: write each at once."""
+        self._loop = loop
+        if loop is None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the gathered lines, in one call."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+        if lines:
+            (self.stream or sys.stderr).write("".join(lines))
+
+    def _emit(self, line: str) -> None:
+        loop = self._loop
+        if loop is None:
+            (self.stream or sys.stderr).write(line)
+            return
+        with self._lock:
+            self._pending.append(line)
+            first = len(self._pending) == 1
+        if not first:
+            return  # a flush is already on its way
+        try:
+            if asyncio._get_running_loop() is loop:  # on the loop's own thread: no wake-up needed
+                loop.call_soon(self.flush)
+            else:
+                loop.call_soon_threadsafe(self.flush)
+        except RuntimeError:  # the loop is closed: the worker is stopping
+            self.flush()
 
     def _timestamp(self, now: float) -> str:
         second = int(now)
@@ -70,12 +106,11 @@ class AccessLog:
         client = self.client(environ)
         if not _PLAIN_ADDRESS.fullmatch(client):
             client = quote(client, safe=":.[]")
-        stream = self.stream or sys.stderr
         now = time.time()
         if self.json_lines:
-            stream.write(json.dumps({
+            self._emit(json.dumps({
                 "time": iso_time(now), "level": "INFO", "logger": NAME, "client": client, "method": method,
                 "path": path, "status": int(status) if status.isdigit() else None, "ms": round(seconds * 1000, 1),
             }) + "\n")
         else:
-            stream.write(f"{self._timestamp(now)} INFO {NAME}: {client} {method} {path} {status} {seconds * 1000:.1f}ms\n")
+            self._emit(f"{self._timestamp(now)} INFO {NAME}: {client} {method} {path} {status} {seconds * 1000:.1f}ms\n")

@@ -101,8 +101,10 @@ class WsgiBridge:
         inline_paths: Iterable[str] = (),
         store_timeout: float = 10.0,
         metrics: Any = None,
+        access_log: Any = None,
     ) -> None:
         self.app = app
+        self.access_log = access_log
         self.metrics = metrics
         self.inline_methods = _INLINE_METHODS if inline_reads else frozenset()
         self.inline_paths = frozenset(inline_paths)
@@ -114,11 +116,17 @@ class WsgiBridge:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        pass
+        if self.access_log is not None:
+            # One write per turn of the loop, not per request (impl/accesslog.py).
+            self.access_log.batch_on(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Requests still running finish on their own; queued ones are dropped.
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.access_log is not None:
+            # The loop may not turn again: what is gathered, and any line
+            # a request still running writes, goes out at once.
+            self.access_log.batch_on(None)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         """Serve one request: read the body, run the app in a thread, send its answer."""

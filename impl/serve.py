@@ -144,6 +144,7 @@ def rsgi_app_from_env() -> Any:
         inline_reads=not is_store_url(config.db),
         inline_paths=("/healthz",),
         store_timeout=config.store_timeout,
+        access_log=app.access_log,
     )
 
 
