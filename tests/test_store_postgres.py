@@ -101,6 +101,25 @@ def test_of_two_concurrent_revoke_alls_on_two_connections_exactly_one_wins(handl
     print("revoke_all_winners:", {"first handle": wins[0], "second handle": wins[1]})
 
 
+def test_lookups_keep_working_after_a_refused_ending_rolled_back_on_their_connection(database, config, clock):
+    # psycopg ends a rolled-back transaction with DEALLOCATE ALL, which also
+    # drops the statement the session lookup prepared on that connection
+    # (one connection here, so that both meet on it).
+    manager = SessionManager(PostgresStore(database, max_size=1), config, clock)
+    try:
+        manager.store.add_user("u1", "ann@example.com", "ann@example.com", "scrypt$x", 0)
+        live = manager.start("u1", HERE)
+        ghost = manager.authenticate(manager.start("u1", HERE))._replace(token_hash=b"\x00" * 32)
+        for _ in range(3):
+            for _ in range(6):  # psycopg prepares a statement of its own at its 5th run
+                manager.start("u1", HERE)
+            assert manager.authenticate(live) is not None
+            assert refused_as_none(lambda: manager.revoke_others(ghost, HERE)) is None  # no such caller: rolled back
+            assert manager.authenticate(live) is not None
+    finally:
+        manager.store.close()
+
+
 def test_a_login_racing_revoke_all_is_either_dead_or_listed(handles):
     a, b, checker = handles
     keep = a.start("u1", HERE)

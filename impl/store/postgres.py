@@ -50,6 +50,10 @@ Theory of operation (the guarantees of impl/store/base.py, and how PostgreSQL ke
    A connection opened while the database was read-only is remembered, and
    a write handed one closes it and takes another (see `_write`).
    An idempotent read that met a dead connection is retried once on a fresh one.
+   Reads with positional parameters (the session lookup of every request)
+   skip psycopg's cursor layer and go to libpq through psycopg's own
+   binding (`_RawReads`): the same connection, the same errors, a third of
+   the client CPU.
 7. The schema is versioned in `schema_version` (one row per applied step).
    It is created or upgraded in one transaction under an advisory lock, so
    several instances starting together upgrade it exactly once; a current
@@ -71,7 +75,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import StoreBusy, StoreError, StoreUnavailable, describe_database
@@ -246,6 +250,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot use {describe_database(url)}: {_one_line(exc)}") from exc
         self._max_size = max_size
+        self._raw = _RawReads()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -315,6 +320,9 @@ class PostgresStore(SqlStore):
             yield conn
 
     def _fetchone(self, statement: str, params: dict[str, Any] | tuple[Any, ...]) -> Any:
+        if isinstance(params, tuple):
+            # The hot path (the session lookup of every request): see _RawReads.
+            return self._reading(lambda conn: self._raw.fetchone(conn, statement, params))
         # Binary results: the integers and the hash come back without text
         # parsing (a quarter less client time per lookup, measured).
         return self._reading(lambda conn: conn.cursor(binary=True).execute(statement, params).fetchone())
@@ -444,6 +452,94 @@ class PostgresStore(SqlStore):
 
     def checkpoint(self) -> None:
         """Nothing to do: PostgreSQL's autovacuum and checkpointer keep the files."""
+
+
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
+
+
+class _RawReads:
+    """One-row reads with positional parameters, straight to libpq through psycopg's binding (`conn.pgconn`).
+
+    psycopg's cursor (query conversion, adaptation, its prepared-statement
+    bookkeeping, result loading, the pool's context managers around it) cost
+    two thirds of the client CPU of the session lookup that every request
+    makes. Here each statement is prepared once per connection under a name
+    of ours, parameters go as bytes (binary) or text, and the few result
+    types we select are read from their text form. The connection is the
+    pool's, used by one thread at a time and left idle, as a cursor leaves
+    it; errors are psycopg's own exceptions, from the same result, so that
+    the store's fault translation sees no difference. libpq runs the
+    statement with the GIL released, as psycopg does.
+    """
+
+    # Result columns by type OID: bigint, integer, smallint; text, varchar; boolean; bytea.
+    _LOADERS: dict[int, Callable[[bytes], Any]] = {
+        20: int, 23: int, 21: int,
+        25: bytes.decode, 1043: bytes.decode,
+        16: lambda v: v == b"t",
+        17: lambda v: bytes.fromhex(v[2:].decode()),
+    }
+
+    def __init__(self) -> None:
+        self._statements: dict[str, tuple[bytes, bytes]] = {}
+        # Per connection, the names prepared on it (a new connection has none).
+        self._prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+
+    def _statement(self, statement: str) -> tuple[bytes, bytes]:
+        known = self._statements.get(statement)
+        if known is None:
+            parts = statement.split("%s")
+            if "%" in statement.replace("%s", ""):
+                raise ValueError(f"not a plain positional statement: {statement!r}")
+            text = "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+            known = self._statements[statement] = (f"sessions_r{len(self._statements)}".encode(), text.encode())
+        return known
+
+    def fetchone(self, conn: psycopg.Connection[Any], statement: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        name, text = self._statement(statement)
+        pgconn = conn.pgconn
+        prepared = self._prepared.setdefault(pgconn, set())
+        values, formats = [], []
+        for value in params:
+            if value is None:
+                values.append(None)
+                formats.append(0)
+            elif isinstance(value, bytes):
+                values.append(value)
+                formats.append(1)
+            elif isinstance(value, (int, str)) and not isinstance(value, bool):
+                values.append(str(value).encode())
+                formats.append(0)
+            else:
+                raise TypeError(f"no raw form for a parameter of type {type(value).__name__}")
+        if name not in prepared:
+            self._check(pgconn.prepare(name, text), pq.ExecStatus.COMMAND_OK)
+            prepared.add(name)
+        result = pgconn.exec_prepared(name, values, formats)
+        if result.status != pq.ExecStatus.TUPLES_OK and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+            # psycopg ends a rolled-back transaction with DEALLOCATE ALL,
+            # which takes our statements too: prepare again, once.
+            self._check(pgconn.prepare(name, text), pq.ExecStatus.COMMAND_OK)
+            result = pgconn.exec_prepared(name, values, formats)
+        self._check(result, pq.ExecStatus.TUPLES_OK)
+        if result.ntuples == 0:
+            return None
+        loaders = self._LOADERS
+        row = []
+        for column in range(result.nfields):
+            value = result.get_value(0, column)
+            row.append(None if value is None else loaders[result.ftype(column)](value))
+        return tuple(row)
+
+    @staticmethod
+    def _check(result: Any, wanted: pq.ExecStatus) -> Any:
+        if result.status != wanted:
+            if result.error_field(_SQLSTATE) is None:
+                # No SQLSTATE: libpq's own failure, the connection lost (as psycopg raises it).
+                raise psycopg.OperationalError(result.get_error_message("utf-8") or "connection lost")
+            raise psycopg.errors.error_from_result(result, encoding="utf-8")
+        return result
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
