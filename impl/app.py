@@ -32,6 +32,8 @@ log = logging.getLogger("impl")
 # in any letter case (Bottle upper-cases it for routing after the guard
 # has looked), counts as state-changing and must pass the cross-site check.
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Safe methods as clients spell them: with no declared body, nothing to check.
+_QUICK_METHODS = frozenset({"GET", "HEAD"})
 # RFC 9110 section 9.1: a method is a token.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -43,7 +45,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-_SECURITY_HEADERS = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items()]
+# Bottle spells every header name it sends in title case (its _hkey).
+_SECURITY_HEADERS = [(name.title(), (name, value)) for name, value in SECURITY_HEADERS.items()]
 
 
 # Where a request's store fault is noted for the metrics.
@@ -92,7 +95,7 @@ class JsonBottle(bottle.Bottle):
         def finish(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status
             status = line[:3]
-            present = {name.lower() for name, _ in headers}
+            present = {name for name, _ in headers}
             headers.extend(header for key, header in _SECURITY_HEADERS if key not in present)
             return start_response(line, headers, exc_info)
 
@@ -207,6 +210,8 @@ def create_app(
     def guard_request() -> None:
         environ = bottle.request.environ
         method = environ.get("REQUEST_METHOD", "")
+        if method in _QUICK_METHODS and "CONTENT_LENGTH" not in environ:
+            return  # nearly every request: a valid, safe method, no body
         if not _TOKEN.fullmatch(method):
             raise error_response(400, "Request method is not a valid HTTP token.")
         # HARD-BAD-INPUT: refuse an oversized declared body before any route reads it.
