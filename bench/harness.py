@@ -289,13 +289,15 @@ class Server(Served):
     """The reference server: one run_server.py subprocess."""
 
     def __init__(
-        self, name: str, db: str, workdir: str, *, workers: int, threads: int, access_log: bool
+        self, name: str, db: str, workdir: str, *, workers: int, threads: int, access_log: bool,
+        extra: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, workdir)
         self.db = db
         self.workers = workers
         self.threads = threads
         self.access_log = access_log
+        self.extra = tuple(extra)
 
     @property
     def flags(self) -> list[str]:
@@ -305,6 +307,7 @@ class Server(Served):
             "--threads",
             str(self.threads),
             "--access-log" if self.access_log else "--no-access-log",
+            *self.extra,
         ]
 
     def launch(self) -> tuple[list[str], dict[str, str], str, int | None]:

@@ -55,6 +55,7 @@ from harness import (
     Scenario,
     Served,
     Server,
+    free_port,
     _cpu_seconds,
     check_me,
     find_wrk,
@@ -189,6 +190,10 @@ def main() -> int:
                            access_log=True))
         ref_pg = start(Server("postgres", pg_url, workdir, workers=defaults.workers, threads=defaults.threads,
                               access_log=True))
+        # The same server with Prometheus metrics on: what counting every request costs.
+        ref_metrics = start(Server("sqlite-metrics", sqlite_db, workdir, workers=defaults.workers,
+                                   threads=defaults.threads, access_log=True,
+                                   extra=("--metrics-port", str(free_port()))))
         node_bin = shutil.which(args.node) if args.node else None
         node = start(NodeServer("node", workdir, node=node_bin, scrypt_cost=NODE_SCRYPT_COST)) if node_bin else None
         result["meta"]["node"] = node_version(node_bin) if node_bin else "not measured (no node on PATH)"
@@ -205,6 +210,7 @@ def main() -> int:
         if node:
             cells.append(("node /me", node, me(node, "hot@bench.example")))
         cells.append(("reference on PostgreSQL /me", ref_pg, me(ref_pg, "hot@bench.example")))
+        cells.append(("reference /me, metrics on", ref_metrics, me(ref_metrics, "hot@bench.example")))
         log("warm-up")
         for _, server, scenario in cells:
             load.run(server.url + scenario.path, scenario.args, duration=2)
@@ -223,6 +229,7 @@ def main() -> int:
             "me_over_bottle": cell["reference /me"]["rps"] / cell["bare Bottle /healthz"]["rps"],
             "postgres_me_over_sqlite_me": cell["reference on PostgreSQL /me"]["rps"] / cell["reference /me"]["rps"],
             "postgres_me_over_pgbench": cell["reference on PostgreSQL /me"]["rps"] / cell["pgbench -S"]["rps"],
+            "metrics_on_over_off": cell["reference /me, metrics on"]["rps"] / cell["reference /me"]["rps"],
         }
         if node:
             ratios["me_over_node"] = cell["reference /me"]["rps"] / cell["node /me"]["rps"]
@@ -313,7 +320,8 @@ def report(r: dict[str, Any]) -> str:
     lines += ["", "| ratio (req/s, same run) | measured | target |", "|---|---:|---:|"]
     names = {"healthz_over_bottle": "reference /healthz / bare Bottle", "me_over_bottle": "reference /me / bare Bottle",
              "me_over_node": "reference /me / node /me", "postgres_me_over_sqlite_me": "PostgreSQL /me / SQLite /me",
-             "postgres_me_over_pgbench": "PostgreSQL /me / pgbench -S"}
+             "postgres_me_over_pgbench": "PostgreSQL /me / pgbench -S",
+             "metrics_on_over_off": "reference /me with --metrics-port / without"}
     for key, value in r["ratios"].items():
         target = TARGETS.get(key)
         verdict = "" if target is None else (" met" if value >= target else " **not met**")

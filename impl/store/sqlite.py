@@ -192,6 +192,16 @@ class _Slot:
         self.lock = threading.RLock()
 
 
+# This process's id, kept up to date across forks: os.getpid() is a system
+# call, and the connection check below runs on every read.
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
+def _pid() -> int:
+    return _PID[0]
+
+
 class SqliteStore(SqlStore):
     """Users, sessions, the security log and login counters in one SQLite file."""
 
@@ -247,14 +257,15 @@ class SqliteStore(SqlStore):
         slot = self._slot()
         conn = slot.conn
         # A connection must not cross a fork either: reopen in a child process.
-        if conn is None or slot.epoch != self._epoch or slot.pid != os.getpid():
-            if conn is not None and slot.pid == os.getpid():
+        pid = _pid()
+        if conn is None or slot.epoch != self._epoch or slot.pid != pid:
+            if conn is not None and slot.pid == pid:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             slot.conn = None
             slot.epoch = self._epoch
             conn = slot.conn = self._connect()
-            slot.pid = os.getpid()
+            slot.pid = pid
         return conn
 
     def _reset_all(self) -> None:
