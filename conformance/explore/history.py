@@ -282,7 +282,9 @@ class Runner:
         elif kind == "sibling":
             candidates = [s for s in model.sessions if s.user == user and s.alive and s is not own]
         elif kind == "foreign":
-            candidates = [s for s in model.sessions if s.user != user]
+            # Another user's live session first: the one a server that checks no owner would really end.
+            foreign = [s for s in model.sessions if s.user != user]
+            candidates = [s for s in foreign if s.alive] or foreign
         elif spec.startswith("of-device-"):
             held = model.session_of(int(spec.rsplit("-", 1)[1]))
             candidates = [held] if held is not None else []
