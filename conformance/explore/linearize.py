@@ -6,15 +6,12 @@ what the observation after the pair sees (who is alive, the lists, the
 logs). The model is copied for each order (model.Model.copy); the order that
 explains everything becomes the model from then on.
 
-When no order explains the answers, and every order breaks the same rule,
-one that no ending owns (the log, the list, a reason), that rule is blamed:
-the order is not why (a revoke-all whose log event is missing breaks
-EXT-ACTIVITY whichever request went first). Otherwise the
-divergence is blamed on the pair's ending action where it has one (of two,
-the one the likeliest order finds broken) (the contract makes endings
-atomic under concurrency: CORE-REVOKE-ALL for two revoke-alls, EXT-PASSWORD
-for a login racing a password change), else on the first problem of the
-order that got furthest.
+When no order explains the answers, the divergence is blamed on the pair's
+ending action where it has one (of two, the one the likeliest order finds
+broken) (the contract makes endings atomic under
+concurrency: CORE-REVOKE-ALL for two revoke-alls, EXT-PASSWORD for a login
+racing a password change), else on the first problem of the order that got
+furthest.
 """
 
 from __future__ import annotations
@@ -23,9 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from conformance.explore.model import Answer, Model, Problem
-
-# The rules of the requests that end sessions (history.ENDINGS, and a login with endOtherSessions).
-ENDING_RULES = frozenset({"CORE-LOGOUT", "CORE-REVOKE", "CORE-REVOKE-ALL", "EXT-PASSWORD", "EXT-RECOVER"})
 
 
 @dataclass
@@ -63,30 +57,20 @@ def check(
             candidates.append((name, candidate))
     if not candidates:
         furthest = max(failures, key=lambda failure: failure[0])
-        every = {failure[1].rule for failure in failures}
-        return Outcome(None, problem=_blamed(blame, endings, furthest[1], every,
-                                             "no order of the two explains both answers"))
+        return Outcome(None, problem=_blamed(blame, endings, furthest[1], "no order of the two explains both answers"))
     seen = observe(candidates[0][1])
     first_problem = None
-    every = {failure[1].rule for failure in failures}
     for name, candidate in candidates:
         problems = check(candidate, seen)
         if not problems:
             return Outcome(candidate, name)
         first_problem = first_problem or problems[0]
-        every.add(problems[0].rule)
     assert first_problem is not None
-    return Outcome(None, problem=_blamed(blame, endings, first_problem, every,
-                                         "no order of the two explains the state after them"))
+    return Outcome(None, problem=_blamed(blame, endings, first_problem, "no order of the two explains the state after them"))
 
 
-def _blamed(blame: str | None, endings: tuple[str, ...], problem: Problem, every: set[str], what: str) -> Problem:
-    # One rule broken in every order, and no ending's (whose missing effect the pair's own ending may explain):
-    # the order is not why, that rule is. Else, of two endings, the one whose effect the likeliest order finds
-    # missing (a revoke beside a revoke-all whose ended session still answers breaks CORE-REVOKE-ALL, not
-    # CORE-REVOKE).
-    if len(every) == 1 and problem.rule not in ENDING_RULES:
-        rule = problem.rule
-    else:
-        rule = problem.rule if problem.rule in endings else blame or problem.rule
+def _blamed(blame: str | None, endings: tuple[str, ...], problem: Problem, what: str) -> Problem:
+    # Of two endings, the one whose effect the likeliest order finds missing (a revoke beside a revoke-all whose
+    # ended session still answers breaks CORE-REVOKE-ALL, not CORE-REVOKE).
+    rule = problem.rule if problem.rule in endings else blame or problem.rule
     return Problem(rule, f"{what}; in the likeliest order: {problem.rule}: {problem.message}")
