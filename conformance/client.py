@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.cookiejar
+import ipaddress
 import json as jsonlib
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from conformance import schema
 
@@ -434,6 +437,38 @@ def session_path(session_id: Any) -> str:
     return "/me/sessions/" + quote(str(session_id), safe="")
 
 
+class _SourceAddressAdapter(HTTPAdapter):
+    """Connections that leave from a given local address (bound before connecting)."""
+
+    def __init__(self, address: str) -> None:
+        self._source = (address, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
+def second_loopback_address(target: Target) -> str | None:
+    """Another address this machine can reach the target from, or None.
+
+    Only for a target on an IPv4 loopback address: every 127.x.y.z address
+    is the loopback interface's on Linux, so a connection can leave from
+    another one and the server sees a second client. Elsewhere the suite
+    cannot know that a second address would reach the server (and would be
+    the one it sees).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        host = ipaddress.ip_address(urlsplit(target.base_url).hostname or "")
+    except ValueError:
+        return None
+    if host.version != 4 or not host.is_loopback:
+        return None
+    return "127.0.0.3" if str(host) == "127.0.0.2" else "127.0.0.2"
+
+
 class Device:
     """One simulated browser: its own User-Agent, connection pool and session token.
 
@@ -445,7 +480,8 @@ class Device:
 
     _counter = 0
 
-    def __init__(self, target: Target, agent: Agent | str | None = None, label: str | None = None) -> None:
+    def __init__(self, target: Target, agent: Agent | str | None = None, label: str | None = None,
+                 source_address: str | None = None) -> None:
         if agent is None:
             agent = AGENTS[Device._counter % len(AGENTS)]
         elif isinstance(agent, str):
@@ -458,6 +494,12 @@ class Device:
         self.http = requests.Session()
         # Refuse every cookie into the jar; the suite handles cookies itself.
         self.http.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # A second client address (exploration's devices behind another address): connections leave from it.
+        self.source_address = source_address
+        if source_address is not None:
+            adapter = _SourceAddressAdapter(source_address)
+            self.http.mount("http://", adapter)
+            self.http.mount("https://", adapter)
 
     def close(self) -> None:
         self.http.close()

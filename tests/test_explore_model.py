@@ -323,3 +323,23 @@ def test_of_two_endings_at_once_the_blame_goes_to_the_one_whose_effect_is_missin
     assert outcome(("CORE-REVOKE", "CORE-REVOKE-ALL")) == "CORE-REVOKE-ALL"
     # A pair with one ending (a login racing a revoke-all) is blamed on that ending, whatever the order found.
     assert outcome(("CORE-REVOKE",)) == "CORE-REVOKE"
+
+
+def test_failed_logins_count_per_client_address_and_a_success_resets_only_its_own():
+    # HARD-THROTTLE counts "for one account from one client address": device 2 logs in from a second address.
+    model = Model(rules.HARDENING, [(EMAIL, PASSWORD)], [FIREFOX, CHROME, CURL], ["", "", "127.0.0.2"])
+    model.signup(0, Answer(201, {"id": "100"}))
+    refused = Answer(401, {"error": "Wrong email or password."})
+    assert model.login(2, 0, "wrong", refused) == []
+    assert model.login(2, 0, "wrong", refused) == []
+    assert model.login(0, 0, PASSWORD, Answer(200, {"message": "Logged in."}, cookie="tok1")) == []
+    # The success from the first address leaves the second's two failures standing (a lock-out follows those).
+    assert model.accounts[0].failures == 2
+    assert model.login(2, 0, PASSWORD, Answer(200, {"message": "Logged in."}, cookie="tok2")) == []
+    assert model.accounts[0].failures == 0
+    # A server that counts per account only (or sees one address behind NAT) may lock out the first address
+    # after the second's failures: a 429 is accepted after any failure from any address.
+    assert model.login(2, 0, "wrong", refused) == []
+    locked = Answer(429, {"error": "Too many attempts."}, retry_after=True)
+    assert model.login(0, 0, PASSWORD, locked) == []
+    assert model.accounts[0].throttled

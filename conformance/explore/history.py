@@ -29,12 +29,17 @@ from typing import Any
 import requests
 
 from conformance import rules
-from conformance.client import AGENTS, Device, Target, TransportError, cookie_seconds_left, parse_set_cookie, session_path
+from conformance.client import (AGENTS, Device, Target, TransportError, cookie_seconds_left, parse_set_cookie,
+                                second_loopback_address, session_path)
 from conformance.explore import linearize
 from conformance.explore.model import Answer, Model, Problem
 
 USERS = 2
 DEVICES_PER_USER = 3
+# The device of each user that connects from a second client address, where the target allows one (a target on
+# IPv4 loopback, client.second_loopback_address); its other two devices share one address, as two browsers
+# behind one home router do.
+SECOND_ADDRESS_DEVICE = 2
 # Hostile strings (HARD-BAD-INPUT): what some databases refuse, what some renderers reorder, what fills a column.
 HOSTILE = {
     "nul": "a\x00b@example.com",
@@ -134,9 +139,14 @@ class Runner:
         tag = secrets.token_hex(4)
         accounts = [(f"explore-{tag}-u{i}@example.com", f"pw-{tag}-u{i}-v0") for i in range(USERS)]
         agents = [AGENTS[d % DEVICES_PER_USER].key for d in range(USERS * DEVICES_PER_USER)]
-        self.model = Model(level, accounts, agents)
+        self.addresses = [
+            second_loopback_address(targets[d % len(targets)]) if d % DEVICES_PER_USER == SECOND_ADDRESS_DEVICE
+            else None for d in range(USERS * DEVICES_PER_USER)
+        ]
+        self.model = Model(level, accounts, agents, [address or "" for address in self.addresses])
         self.devices = [
-            Device(targets[d % len(targets)], AGENTS[d % DEVICES_PER_USER], label=f"d{d}")
+            Device(targets[d % len(targets)], AGENTS[d % DEVICES_PER_USER], label=f"d{d}",
+                   source_address=self.addresses[d])
             for d in range(USERS * DEVICES_PER_USER)
         ]
         self.records: list[Record] = []
@@ -282,7 +292,9 @@ class Runner:
         elif kind == "sibling":
             candidates = [s for s in model.sessions if s.user == user and s.alive and s is not own]
         elif kind == "foreign":
-            candidates = [s for s in model.sessions if s.user != user]
+            # Another user's live session first: the one a server that checks no owner would really end.
+            foreign = [s for s in model.sessions if s.user != user]
+            candidates = [s for s in foreign if s.alive] or foreign
         elif spec.startswith("of-device-"):
             held = model.session_of(int(spec.rsplit("-", 1)[1]))
             candidates = [held] if held is not None else []
@@ -310,7 +322,7 @@ class Runner:
         answer = self.answer(device, response)
         record.exchanges.append({"request": request, "status": answer.status, "body": answer.body,
                                  "set_cookie": answer.cookie, "instance": self.instance_of(max(request["device"], 0)),
-                                 "tag": self.tag})
+                                 "tag": self.tag, "source": device.source_address})
         return answer
 
     def send_together(self, requests_: list[dict[str, Any]], record: Record) -> list[Answer]:
@@ -432,7 +444,8 @@ class Runner:
         record.exchanges.append({"request": {"device": device, "method": "GET", "path": path, "cookie": token,
                                              "look": True},
                                  "status": answer.status, "body": answer.body, "set_cookie": answer.cookie,
-                                 "instance": self.instance_of(device), "tag": self.tag})
+                                 "instance": self.instance_of(device), "tag": self.tag,
+                                 "source": self.devices[device].source_address})
         return answer
 
     def check_plan(self, model: Model, plan: dict[str, Any], seen: dict[str, Any]) -> list[Problem]:
@@ -490,6 +503,8 @@ class Runner:
             who = f"u{one.arg('user')}" if one.arg("user") is not None else "anyone"
         else:
             where = f", instance {self.instance_of(one.device) + 1}" if len(self.targets) > 1 else ""
+            if self.addresses[one.device] is not None:
+                where += f", from {self.addresses[one.device]}"
             who = f"d{one.device} (u{self.user_of(one.device)}, {AGENTS[one.device % DEVICES_PER_USER].key}{where})"
         words = {
             "signup": lambda: "POST /signup" + (" (the email upper-cased)" if one.arg("case") == "upper" else ""),

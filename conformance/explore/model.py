@@ -68,11 +68,18 @@ class Account:
     old_passwords: list[str] = field(default_factory=list)
     id: str | None = None  # the server's id, from the signup answer
     registered: bool = False
-    failures: int = 0  # consecutive failed logins from our one client address (HARD-THROTTLE)
+    # Consecutive failed logins, per client address (HARD-THROTTLE counts per account and address): a success
+    # from one address resets that address's count only, as the contract's count is that pair's.
+    failures_from: dict[str, int] = field(default_factory=dict)
     throttled: bool = False  # a 429 was seen: no login of this account is tried again
     agents_logged_in: list[str] = field(default_factory=list)  # EXT-NEW-DEVICE's devices, in order
     events: list["LogEvent"] = field(default_factory=list)
     last_ending: tuple[str, int] | None = None  # the rule and step of the last ending of one of its sessions
+
+    @property
+    def failures(self) -> int:
+        """The most consecutive failures from any one address: what a lock-out would follow."""
+        return max(self.failures_from.values(), default=0)
 
 
 @dataclass
@@ -115,6 +122,10 @@ class LogEvent:
 class Device:
     index: int
     agent: str
+    # The client address the server sees. With the User-Agent it makes EXT-NEW-DEVICE's device: each simulated
+    # device keeps one address and one User-Agent, so a device is new exactly when its User-Agent is.
+    # "" is whatever address the suite's connections leave from by default.
+    address: str = ""
     session: int | None = None  # the session whose token this device's cookie holds
 
 
@@ -126,10 +137,12 @@ def _error_body(answer: Answer) -> bool:
 class Model:
     """Accounts, sessions, devices and logs, with one transition per request of the contract."""
 
-    def __init__(self, level: str, accounts: list[tuple[str, str]], agents: list[str]) -> None:
+    def __init__(self, level: str, accounts: list[tuple[str, str]], agents: list[str],
+                 addresses: list[str] | None = None) -> None:
         self.level = level
         self.accounts = [Account(i, email, password) for i, (email, password) in enumerate(accounts)]
-        self.devices = [Device(i, agent) for i, agent in enumerate(agents)]
+        addresses = addresses or [""] * len(agents)
+        self.devices = [Device(i, agent, address) for i, (agent, address) in enumerate(zip(agents, addresses))]
         self.sessions: list[Session] = []
         self.step = 0
         # HARD-ENUM: the first body of a refused login, that every other one must equal.
@@ -247,6 +260,7 @@ class Model:
               token_used: str | None = None) -> list[Problem]:
         """POST /login from a device, as `user` with `password` (user None: an email that names no account)."""
         account = self.accounts[user] if user is not None else None
+        address = self.devices[device].address
         rule = "EXT-RECOVER" if end_others else "CORE-LOGIN"
         if account is None or not account.registered:
             kind = "unknown"
@@ -258,6 +272,7 @@ class Model:
             # HARD-THROTTLE allows a lock-out after even one failure: accept it, and try no login of it again.
             if kind == "unknown":
                 return []
+            # Any address's failures will do: a server behind NAT, or that counts per account alone, sees fewer.
             if account is not None and account.failures >= 1:
                 account.throttled = True
                 return []
@@ -271,7 +286,7 @@ class Model:
                 return [Problem(rule, f"{why}: expected 401, got {answer.status}")]
             if answer.cookie:
                 return [Problem(rule, "a refused login set a session cookie")]
-            account.failures += 1
+            account.failures_from[address] = account.failures_from.get(address, 0) + 1
             self._log(user, LogEvent("login_failed", self.step))
             return self._same_refusal(answer)
         if answer.status != 200:
@@ -282,7 +297,7 @@ class Model:
             return [Problem("HARD-FIXATION", "the login kept the session cookie the device sent")]
         if any(answer.cookie == s.token or answer.cookie in s.old_tokens for s in self.sessions):
             return [Problem("HARD-TOKEN", "the login issued a token issued before")]
-        account.failures = 0
+        account.failures_from[address] = 0
         agent = self.devices[device].agent
         new_device: bool | None = bool(account.agents_logged_in) and agent not in account.agents_logged_in
         if self.logins_together:
@@ -517,6 +532,7 @@ class Model:
             return problems
         self.used(session)
         account = self.accounts[session.user]
+        address = self.devices[device].address
         if current != account.password:
             if len(new) < 8 and answer.status == 400:
                 # Both wrong: the contract names no order between its 400 and its 403, and a server that
@@ -527,7 +543,8 @@ class Model:
                 return []
             if answer.status != 403 or not _error_body(answer):
                 return [Problem("EXT-PASSWORD", f"a wrong current password: expected 403, got {answer.status}")]
-            account.failures += 1  # HARD-THROTTLE counts these too (a counter of their own is as good)
+            # HARD-THROTTLE counts these too (a counter of their own is as good).
+            account.failures_from[address] = account.failures_from.get(address, 0) + 1
             return []
         if len(new) < 8:
             return self.refused_input(answer, "EXT-PASSWORD", "a new password shorter than 8")
@@ -543,7 +560,7 @@ class Model:
         session.token = answer.cookie
         account.old_passwords.append(account.password)
         account.password = new
-        account.failures = 0
+        account.failures_from[address] = 0
         self._log(session.user, LogEvent("password_changed", self.step, actor=session.key, revoked=len(ended),
                                          check_session=False))
         if revoked != len(ended):

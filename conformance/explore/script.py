@@ -89,6 +89,8 @@ def _curl(exchange: dict[str, Any], cookie: str, tokens: dict[str, str], ids: di
     if target and not target.startswith("made-up:") and target in ids:
         path = path.replace(target, "${" + ids[target] + "}")
     args = ["curl", "-s", "-X", request["method"]]
+    if exchange.get("source"):
+        args += ["--interface", exchange["source"]]  # the device's second client address
     sent = request.get("cookie")
     if sent:
         if sent not in tokens:
