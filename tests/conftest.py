@@ -159,6 +159,26 @@ def app(make_app):
 
 
 @pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """closing(app) -> app, whose store is closed when the test ends.
+
+    An app left open keeps its PostgreSQL pool's threads until a garbage
+    collection finds it, in whatever thread runs one: in one of that pool's own
+    threads, the pool's __del__ cannot join itself, and the test that happens
+    to be running fails on an unraisable exception.
+    """
+    apps: list[Any] = []
+
+    def register(app: Any) -> Any:
+        apps.append(app)
+        return app
+
+    yield register
+    for app in apps:
+        app.services.store.close()
+
+
+@pytest.fixture
 def client_for(app) -> Callable[..., Client]:
     def build(user_agent: str = CHROME_MAC, **kwargs: Any) -> Client:
         return Client(app, user_agent=user_agent, **kwargs)

@@ -30,9 +30,9 @@ def test_a_schema_upgraded_by_a_newer_server_makes_this_one_unready_but_alive(tm
     assert web.request("GET", "/healthz").status == 200
 
 
-def test_an_unreachable_store_is_unready_but_alive():
+def test_an_unreachable_store_is_unready_but_alive(closing):
     database = postgres.postgres_database()
-    web = WsgiClient(create_app(Config(db=database, **FAST)))
+    web = WsgiClient(closing(create_app(Config(db=database, **FAST))))
     assert web.request("GET", "/readyz").status == 200
     name = database.rpartition("/")[2]
     with psycopg.connect(postgres.shared_server().admin_url, autocommit=True) as admin:
@@ -43,9 +43,9 @@ def test_an_unreachable_store_is_unready_but_alive():
     assert web.request("GET", "/healthz").status == 200
 
 
-def test_a_postgres_schema_upgrade_in_progress_makes_every_instance_unready():
+def test_a_postgres_schema_upgrade_in_progress_makes_every_instance_unready(closing):
     database = postgres.postgres_database()
-    web = WsgiClient(create_app(Config(db=database, **FAST)))
+    web = WsgiClient(closing(create_app(Config(db=database, **FAST))))
     assert web.request("GET", "/readyz").status == 200
     with psycopg.connect(database) as upgrader:  # holds the schema lock as an upgrading instance does
         upgrader.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))

@@ -248,9 +248,9 @@ def own_server() -> Iterator[postgres.Server]:
     server.close()
 
 
-def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recovers(own_server):
+def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recovers(own_server, closing):
     clock = FakeClock()
-    app = create_app(Config(db=own_server.new_database(), **FAST), clock=clock)
+    app = closing(create_app(Config(db=own_server.new_database(), **FAST), clock=clock))
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200
@@ -282,10 +282,10 @@ def test_a_stopped_database_answers_503_with_retry_after_and_the_same_app_recove
     assert WsgiClient(app).login("ann@example.com").status == 200
 
 
-def test_a_database_restarted_between_two_requests_costs_no_request_an_error(own_server):
+def test_a_database_restarted_between_two_requests_costs_no_request_an_error(own_server, closing):
     # Every pooled connection died with the restart; the first read finds
     # its connection dead and is retried once on a fresh one.
-    app = create_app(Config(db=own_server.new_database(), **FAST), clock=FakeClock())
+    app = closing(create_app(Config(db=own_server.new_database(), **FAST), clock=FakeClock()))
     web = WsgiClient(app)
     assert web.signup("ann@example.com").status == 201
     assert web.login("ann@example.com").status == 200
