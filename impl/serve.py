@@ -190,20 +190,33 @@ def maintain(config: Config, stop: threading.Event) -> None:
     from .metrics import MeteredStore, from_env as metrics_from_env
     from .sessions import SessionManager
     from .store import open_store
+    from .store.base import StoreUnavailable
 
-    store = open_store(config.db)
+    # The store is opened at the first run, not at start-up, and again after
+    # a run that could not open it: a database that is down (or frozen) when
+    # this process starts must not end it, or nothing would purge again
+    # until the next restart.
+    manager = None
     metrics = metrics_from_env()
-    if metrics is not None:
-        store = MeteredStore(store, metrics)
-    manager = SessionManager(store, config)
     while not stop.wait(config.purge_interval):
         try:
+            if manager is None:
+                store = open_store(config.db)
+                if metrics is not None:
+                    store = MeteredStore(store, metrics)
+                manager = SessionManager(store, config)
             purged = manager.purge_expired()
-            store.checkpoint()
+            manager.store.checkpoint()
             if purged:
                 log.info("purged %d expired session(s)", purged)
-        except Exception:  # the thread must outlive a passing database error
+        except StoreUnavailable as exc:
+            # Expected while the database is away; the requests say so with
+            # their 503s. One line, not a traceback.
+            log.warning("maintenance skipped: %s; will retry in %g s", exc, config.purge_interval)
+        except Exception:  # the loop must outlive a passing database error
             log.exception("maintenance failed; will retry")
+    if manager is not None:
+        manager.store.close()
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -199,6 +199,34 @@ def test_maintenance_thread_purges_expired_sessions_until_stopped(tmp_path):
     assert not thread.is_alive()
 
 
+def test_maintenance_outlives_a_database_it_cannot_open_at_start_and_purges_once_it_can(tmp_path):
+    # The database is prepared aside, with one long-expired session, and
+    # moved into place only after the loop has already failed to open it.
+    aside, live = tmp_path / "aside", tmp_path / "live"
+    aside.mkdir()
+    config = Config(db=str(live / "s.db"), idle_timeout=1, purge_interval=0.05)
+    store = open_store(str(aside / "s.db"))
+    store.add_user("u1", "a@b.c", "a@b.c", "h", 0)
+    token = SessionManager(store, config, clock=lambda: 0.0).start("u1", Client.of("127.0.0.1", "curl/8"))
+    store.close()
+    stop = threading.Event()
+    thread = threading.Thread(target=maintain, args=(config, stop))
+    thread.start()
+    try:
+        time.sleep(0.3)  # several runs, none of which could open it
+        assert thread.is_alive()
+        aside.rename(live)
+        manager = SessionManager(open_store(config.db), config)
+        deadline = time.monotonic() + 10
+        while manager.why_not(token) != "unauthenticated" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert manager.why_not(token) == "unauthenticated"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
 def test_a_database_url_is_printed_without_its_password(tmp_path):
     url = "postgresql://ann:s3cret-pw@127.0.0.1:1/sessions?sslmode=disable"
     assert describe_database(url) == "postgresql://ann@127.0.0.1:1/sessions"
