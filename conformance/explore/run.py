@@ -3,7 +3,10 @@
 A divergence is reported only if its shrunk history diverges again when run
 once more on fresh accounts (up to REPLAYS times): timing on a loaded
 machine must never be reported as a bug. One that does not reproduce is
-reported as a note, with its history, and does not fail the run.
+reported as a note, with its history, and does not fail the run. A history
+that ends at a concurrent pair is first tried with the pair's two requests
+one after the other (_unpair): where the bug shows without the race, that
+is the history reported.
 """
 
 from __future__ import annotations
@@ -106,6 +109,10 @@ def explore(
         if shrink:
             history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
                                                        time.monotonic() + shrink_seconds)
+            unpaired = _unpair(targets, level, touch_interval, history, records, divergence)
+            if unpaired[0] is not history:  # one step longer, and another rule's steps may go now
+                history, records, divergence = _drop_steps(targets, level, touch_interval, *unpaired,
+                                                           time.monotonic() + shrink_seconds)
         result.rule = divergence.problem.rule
         result.message = str(divergence)
         result.history, result.steps_of_history = records, history
@@ -155,6 +162,38 @@ def _drop_steps(targets: list[Target], level: str, touch_interval: float | None,
                     changed = True
             finally:
                 runner.close()
+    return history, records, divergence
+
+
+def _unpair(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],
+            records: list[Record], divergence: Divergence) -> tuple[Any, Any, Divergence]:
+    """Where a history diverges at a concurrent pair, try the pair's two requests one after the other, each order.
+
+    A pair that no order explains is blamed on one of its endings, and two
+    endings can be equally guilty on what the pair shows: a logout racing a
+    revoke-all, after which the revoke-all's own session is refused, breaks
+    CORE-LOGOUT if the logout ended it and CORE-REVOKE-ALL if the revoke-all
+    did. If the same bug shows with no concurrency, that history says which,
+    needs no timing to come back, and is what a person can act on; a bug
+    that only a race shows (a login slipping past a password change) keeps
+    its pair.
+    """
+    from conformance.explore.history import Runner
+
+    last = history[-1]
+    if last.pair is None:
+        return history, records, divergence
+    for first, second in (last.pair, last.pair[::-1]):
+        sequential = history[:-1] + [first, second]
+        runner = Runner(targets, level, touch_interval)
+        try:
+            for one in sequential:
+                runner.run(one)
+        except Divergence as again:
+            if again.step >= len(history):  # at one of the two, not before them
+                return sequential, list(runner.records), again
+        finally:
+            runner.close()
     return history, records, divergence
 
 
