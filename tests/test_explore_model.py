@@ -343,3 +343,39 @@ def test_failed_logins_count_per_client_address_and_a_success_resets_only_its_ow
     locked = Answer(429, {"error": "Too many attempts."}, retry_after=True)
     assert model.login(0, 0, PASSWORD, locked) == []
     assert model.accounts[0].throttled
+
+
+# --- EXT-ACTIVITY's pages ---------------------------------------------------------------------------
+
+LOG = [{"id": str(n), "type": "login", "at": "2026-12-06T10:00:00Z", "ip": "127.0.0.1",
+        "deviceName": "Firefox on Linux", "sessionId": f"s{n}", "actorSessionId": None} for n in (3, 2, 1)]
+
+
+def logged_in_at_extensions() -> Server:
+    server = Server(rules.EXTENSIONS)
+    assert server.signup() == [] and server.login(0) == []
+    server.step("EXT-ACTIVITY")
+    return server
+
+
+def test_a_page_after_one_of_the_users_events_is_the_next_events_of_the_whole_log():
+    model = logged_in_at_extensions().model
+    assert model.activity_page(0, 1, "3", "own", LOG, Answer(200, [LOG[1]])) == []
+    assert model.activity_page(0, 2, "3", "own", LOG, Answer(200, LOG[1:])) == []
+    assert model.activity_page(0, 3, "1", "own", LOG, Answer(200, [])) == []
+
+
+def test_a_page_that_repeats_its_cursor_skips_an_event_or_overruns_its_limit_breaks_ext_activity():
+    model = logged_in_at_extensions().model
+    assert rules_of(model.activity_page(0, 2, "3", "own", LOG, Answer(200, LOG[:2]))) == ["EXT-ACTIVITY"]
+    assert rules_of(model.activity_page(0, 1, "3", "own", LOG, Answer(200, [LOG[2]]))) == ["EXT-ACTIVITY"]
+    assert rules_of(model.activity_page(0, 1, "3", "own", LOG, Answer(200, LOG[1:]))) == ["EXT-ACTIVITY"]
+
+
+def test_another_users_event_an_id_never_issued_or_a_limit_outside_1_to_200_is_a_400():
+    model = logged_in_at_extensions().model
+    refused = Answer(400, {"error": "before must be the id of one of your events."})
+    for limit, cursor, kind in ((2, "77", "foreign"), (2, "987654321987", "made-up"), (0, "3", "own"),
+                                (201, "3", "own")):
+        assert model.activity_page(0, limit, cursor, kind, LOG, refused) == []
+        assert rules_of(model.activity_page(0, limit, cursor, kind, LOG, Answer(200, LOG[1:]))) == ["EXT-ACTIVITY"]

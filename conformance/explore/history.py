@@ -23,6 +23,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ DEVICES_PER_USER = 3
 # behind one home router do.
 SECOND_ADDRESS_DEVICE = 2
 # Hostile strings (HARD-BAD-INPUT): what some databases refuse, what some renderers reorder, what fills a column.
+# A cursor no log ever issued: numeric, as many servers' event ids are, so a server that reads `before` as a
+# number and pages from it shows it (EXT-ACTIVITY wants a 400 for anything but the user's own event id).
+MADE_UP_EVENT = "987654321987"
 HOSTILE = {
     "nul": "a\x00b@example.com",
     "surrogate": "a\ud800b@example.com",
@@ -65,7 +69,7 @@ RULE_OF = {
     "signup": "CORE-SIGNUP", "signup-hostile": "HARD-BAD-INPUT", "login": "CORE-LOGIN",
     "login-hostile": "HARD-BAD-INPUT", "logout": "CORE-LOGOUT", "me": "CORE-ME", "list": "CORE-LIST",
     "revoke": "CORE-REVOKE", "revoke-all": "CORE-REVOKE-ALL", "password": "EXT-PASSWORD",
-    "rename": "EXT-RENAME", "activity": "EXT-ACTIVITY", "wait": "CORE-LAST-ACTIVE",
+    "rename": "EXT-RENAME", "activity": "EXT-ACTIVITY", "activity-page": "EXT-ACTIVITY", "wait": "CORE-LAST-ACTIVE",
 }  # fmt: skip
 ENDINGS = {"logout": "CORE-LOGOUT", "revoke": "CORE-REVOKE", "revoke-all": "CORE-REVOKE-ALL",
            "password": "EXT-PASSWORD"}  # fmt: skip
@@ -154,6 +158,8 @@ class Runner:
         self.pairs = 0
         self.password_versions = [0] * USERS
         self.tag = tag
+        # Each user's event ids, as their log last read them: another user's are the cursors a page must refuse.
+        self.event_ids: dict[int, list[str]] = {}
 
     def close(self) -> None:
         for device in self.devices:
@@ -188,14 +194,42 @@ class Runner:
         if one.kind == "wait":
             time.sleep(float(one.arg("seconds")))
             return None
-        request = self.request_for(self.model, one)
-        answer = self.send(request, record)
-        problems = self.apply(self.model, one, request, answer)
+        if one.kind == "activity-page":
+            problems = self._page(one, record)
+        else:
+            request = self.request_for(self.model, one)
+            answer = self.send(request, record)
+            problems = self.apply(self.model, one, request, answer)
         if problems:
             return problems[0]
         plan = self.plan(self.model, [one], probe_alive=False)
         problems = self.check_plan(self.model, plan, self.observe(plan, record))
         return problems[0] if problems else None
+
+    def _page(self, one: Step, record: Record) -> list[Problem]:
+        """EXT-ACTIVITY's paging: read the whole log, then one page of it after a cursor; check both."""
+        d = one.device
+        session = self.model.session_of(d)
+        cookie = session.token if session is not None else None
+        full = self.send(dict(device=d, method="GET", path="/me/activity", cookie=cookie), record)
+        problems = self.model.activity(d, full)
+        if problems or full.status != 200:
+            return problems
+        user = self.user_of(d)
+        ids = [str(item.get("id")) for item in full.body]
+        self.event_ids[user] = ids
+        kind, position = one.arg("cursor"), one.arg("position")
+        others = [i for u, known in self.event_ids.items() if u != user for i in known]
+        if kind == "own" and ids:
+            cursor = ids[min(position, len(ids) - 1)]
+        elif kind == "foreign" and others:
+            cursor = others[position % len(others)]
+        else:
+            kind, cursor = "made-up", MADE_UP_EVENT
+        limit = one.arg("limit")
+        path = f"/me/activity?limit={limit}&before={urllib.parse.quote(cursor, safe='')}"
+        answer = self.send(dict(device=d, method="GET", path=path, cookie=cookie), record)
+        return self.model.activity_page(d, limit, cursor, kind, full.body, answer)
 
     def _run_pair(self, one: Step, record: Record) -> Problem | None:
         self.pairs += 1
@@ -441,6 +475,9 @@ class Runner:
         self.requests += 1
         response = self.devices[device].get(path, cookie=token, follow_cookies=False)
         answer = self.answer(self.devices[device], response)
+        if path == "/me/activity" and answer.status == 200 and isinstance(answer.body, list):
+            self.event_ids[self.user_of(device)] = [str(item.get("id")) for item in answer.body
+                                                    if isinstance(item, dict)]
         record.exchanges.append({"request": {"device": device, "method": "GET", "path": path, "cookie": token,
                                              "look": True},
                                  "status": answer.status, "body": answer.body, "set_cookie": answer.cookie,
@@ -520,6 +557,8 @@ class Runner:
             "password": lambda: f"POST /me/password (current {one.arg('current')}, new {one.arg('new')})",
             "rename": lambda: f"PATCH /me/sessions/<{one.arg('target')}> name {one.arg('name')}",
             "activity": lambda: "GET /me/activity",
+            "activity-page": lambda: f"GET /me/activity, then ?limit={one.arg('limit')}&before=<{one.arg('cursor')} "
+                                     f"event {one.arg('position')}>",
         }
         return f"{who}: {words[one.kind]()}"
 

@@ -36,6 +36,16 @@ RENAMES = st.one_of(
               st.sampled_from(["markup", "control", *sorted(set(NAMES) - {"markup", "control"})])),
     st.tuples(st.sampled_from(["foreign-0", "ended-0", "made-up"]), st.sampled_from(["plain", "markup", "null"])),
 )
+# A page of the security log: its cursor (an event of the caller's log, of another user's, or never issued), its
+# limit and which of the caller's events is the cursor. Half are pages the server must serve (a cursor of the
+# caller's own log, a limit in EXT-ACTIVITY's 1 to 200), the rest a cursor or a limit it must refuse.
+_OWN_PAGES = st.tuples(st.just("own"), st.sampled_from([2, 1, 3]), st.integers(0, 2))
+PAGES = st.one_of(
+    _OWN_PAGES,
+    _OWN_PAGES,
+    st.tuples(st.sampled_from(["foreign", "made-up"]), st.sampled_from([2, 1, 3]), st.integers(0, 2)),
+    st.tuples(st.just("own"), st.sampled_from([0, 201]), st.just(0)),
+)
 # Pairs of requests sent at the same moment from two devices of one account: each ends sessions, or races one
 # that does, and the contract says what any order of the two may give.
 CORE_PAIRS = [
@@ -263,20 +273,30 @@ def machine_for(config: Config) -> type[RuleBasedStateMachine]:
         @rule(device=DEVICES, renaming=RENAMES)
         def rename(self, device: int, renaming: tuple[str, str]) -> None:
             victim, name = renaming
+            self._run(step("rename", self._live_caller(device), target=victim, name=name))
+
+        def _live_caller(self, device: int) -> int:
+            # A rename is about names, a page about the log: sent with no session, either only shows the 401 every
+            # other request shows without one, and renames went so most of the time (drawn early in a history,
+            # before any login). Where the account holds no live session, the device logs in first.
             caller = self._caller(device)
             account = self._account(caller // DEVICES_PER_USER)
-            # A rename is about names: sent with no session, it only shows the 401 every other request shows
-            # without one, and it went so most of the time (drawn early in a history, before any login). Where
-            # the account holds no live session, the device logs in first.
             if (account.registered and not account.throttled and self.runner is not None
                     and self.runner.model.live_session_of(caller) is None):
                 self._run(step("login", caller, password="right", end_others=None))
-            self._run(step("rename", caller, target=victim, name=name))
+            return caller
 
         @precondition(lambda self: extensions)
         @rule(device=DEVICES)
         def read_activity(self, device: int) -> None:
             self._run(step("activity", device))
+
+        @precondition(lambda self: extensions)
+        @rule(device=DEVICES, paging=PAGES)
+        def page_activity(self, device: int, paging: tuple[str, int, int]) -> None:
+            cursor, limit, position = paging
+            self._run(step("activity-page", self._live_caller(device), cursor=cursor, limit=limit,
+                           position=position))
 
         @rule(user=st.integers(0, USERS - 1), first=st.integers(0, DEVICES_PER_USER - 1),
               offset=st.integers(1, DEVICES_PER_USER - 1),

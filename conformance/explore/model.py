@@ -34,6 +34,7 @@ UNAUTHENTICATED = "unauthenticated"
 
 # EXT-ACTIVITY's default page.
 ACTIVITY_DEFAULT_LIMIT = 50
+ACTIVITY_MAX_LIMIT = 200
 # EXT-RENAME: a name holds 1 to 64 characters once trimmed.
 NAME_MAX = 64
 
@@ -604,6 +605,40 @@ class Model:
         if answer.status != 200:
             return [Problem("EXT-ACTIVITY", f"expected 200, got {answer.status}")]
         return self.check_events(session.user, answer.body)
+
+    def activity_page(self, device: int, limit: int, cursor: str, kind: str, full: list[Any],
+                      answer: Answer) -> list[Problem]:
+        """GET /me/activity?limit=…&before=… (EXT-ACTIVITY's paging), against the whole log `full` just read.
+
+        `kind` says what the cursor is: "own" (an event id of that log),
+        "foreign" (another user's event id) or "made-up" (never issued). The
+        page after an own event is the log's next `limit` events, as the
+        whole log listed them; any other cursor, and a limit outside 1 to
+        200, is a 400.
+        """
+        session, problems = self._guard(device, answer, "EXT-ACTIVITY")
+        if session is None:
+            return problems
+        self.used(session)
+        if not 1 <= limit <= ACTIVITY_MAX_LIMIT:
+            return self.refused_input(answer, "EXT-ACTIVITY", f"?limit={limit}")
+        if kind != "own":
+            what = "another user's event id" if kind == "foreign" else "an event id never issued"
+            return self.refused_input(answer, "EXT-ACTIVITY", f"?before={cursor} ({what})")
+        if answer.status != 200 or not isinstance(answer.body, list):
+            return [Problem("EXT-ACTIVITY", f"?limit={limit}&before={cursor} (an event of this user's log): "
+                            f"expected 200 with a page of events, got {answer.status}")]
+        ids = [str(item.get("id")) for item in full]
+        start = ids.index(cursor) + 1
+        expected = full[start:start + limit]
+        got = answer.body
+        # The whole log was read at its default page: past its end, what comes is not known here.
+        cut = len(full) >= ACTIVITY_DEFAULT_LIMIT and start + limit > len(full)
+        if (got[:len(expected)] != expected or len(got) > limit) if cut else got != expected:
+            return [Problem("EXT-ACTIVITY", f"?limit={limit}&before={cursor}: expected the events after it in the "
+                            f"log read just before ({[e.get('id') for e in expected]}), got "
+                            f"{[e.get('id') if isinstance(e, dict) else e for e in got]!r:.200}")]
+        return []
 
     def check_events(self, user: int, body: Any, limit: int = ACTIVITY_DEFAULT_LIMIT) -> list[Problem]:
         """Compare a page of the log (newest first) with the model's events; events of one step in any order.
