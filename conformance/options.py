@@ -183,7 +183,7 @@ OPTIONS += [
     (
         ("--explore-examples",),
         dict(type=int, default=None, metavar="N",
-             help="explore at most N histories (default 100; e.g. --explore-examples 30)"),
+             help="explore at most N histories (default 250; e.g. --explore-examples 30)"),
     ),
     (
         ("--explore-seconds",),
