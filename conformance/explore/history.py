@@ -216,8 +216,7 @@ class Runner:
         if problems or full.status != 200:
             return problems
         user = self.user_of(d)
-        ids = [str(item.get("id")) for item in full.body]
-        self.event_ids[user] = ids
+        ids = self._learn_events(d, full)
         kind, position = one.arg("cursor"), one.arg("position")
         others = [i for u, known in self.event_ids.items() if u != user for i in known]
         if kind == "own" and ids:
@@ -230,6 +229,14 @@ class Runner:
         path = f"/me/activity?limit={limit}&before={urllib.parse.quote(cursor, safe='')}"
         answer = self.send(dict(device=d, method="GET", path=path, cookie=cookie), record)
         return self.model.activity_page(d, limit, cursor, kind, full.body, answer)
+
+    def _learn_events(self, device: int, answer: Answer) -> list[str]:
+        """Keep the event ids of a whole log the device's user read (a 200); return them."""
+        if answer.status != 200 or not isinstance(answer.body, list):
+            return self.event_ids.get(self.user_of(device), [])
+        ids = [str(item.get("id")) for item in answer.body if isinstance(item, dict)]
+        self.event_ids[self.user_of(device)] = ids
+        return ids
 
     def _run_pair(self, one: Step, record: Record) -> Problem | None:
         self.pairs += 1
@@ -475,9 +482,8 @@ class Runner:
         self.requests += 1
         response = self.devices[device].get(path, cookie=token, follow_cookies=False)
         answer = self.answer(self.devices[device], response)
-        if path == "/me/activity" and answer.status == 200 and isinstance(answer.body, list):
-            self.event_ids[self.user_of(device)] = [str(item.get("id")) for item in answer.body
-                                                    if isinstance(item, dict)]
+        if path == "/me/activity":
+            self._learn_events(device, answer)
         record.exchanges.append({"request": {"device": device, "method": "GET", "path": path, "cookie": token,
                                              "look": True},
                                  "status": answer.status, "body": answer.body, "set_cookie": answer.cookie,
@@ -563,14 +569,20 @@ class Runner:
         return f"{who}: {words[one.kind]()}"
 
 
-def replay(targets: list[Target], level: str, history: list[Step], touch_interval: float | None) -> Divergence | None:
-    """Run a history again on fresh accounts; return its divergence, or None when it passes now."""
+def run_history(targets: list[Target], level: str, history: list[Step],
+                touch_interval: float | None) -> tuple[Divergence | None, list[Record]]:
+    """Run a history on fresh accounts; return its divergence (None when it passes) and the records of its steps."""
     runner = Runner(targets, level, touch_interval)
     try:
         for one in history:
             runner.run(one)
     except Divergence as divergence:
-        return divergence
+        return divergence, runner.records
     finally:
         runner.close()
-    return None
+    return None, runner.records
+
+
+def replay(targets: list[Target], level: str, history: list[Step], touch_interval: float | None) -> Divergence | None:
+    """Run a history again on fresh accounts; return its divergence, or None when it passes now."""
+    return run_history(targets, level, history, touch_interval)[0]

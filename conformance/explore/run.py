@@ -24,7 +24,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.client import Target
 from conformance.explore import script
-from conformance.explore.history import Divergence, Record, Step, replay
+from conformance.explore.history import Divergence, Record, Step, replay, run_history
 from conformance.explore.machine import Budget, Config, machine_for
 
 # Time is the budget that binds (45 s): a fast server runs about 220 histories at extensions in it. The cap only
@@ -145,8 +145,6 @@ def _drop_steps(targets: list[Target], level: str, touch_interval: float | None,
     live server shrinks slowly there. One step at a time, last to first, is
     cheap and keeps each step's meaning (steps name devices, not sessions).
     """
-    from conformance.explore.history import Runner
-
     changed = True
     while changed and time.monotonic() < deadline:
         changed = False
@@ -154,16 +152,10 @@ def _drop_steps(targets: list[Target], level: str, touch_interval: float | None,
             if time.monotonic() > deadline:
                 break
             shorter = history[:index] + history[index + 1:]
-            runner = Runner(targets, level, touch_interval)
-            try:
-                for one in shorter:
-                    runner.run(one)
-            except Divergence as again:
-                if again.problem.rule == divergence.problem.rule and again.step == len(shorter):
-                    history, records, divergence = shorter, list(runner.records), again
-                    changed = True
-            finally:
-                runner.close()
+            again, shorter_records = run_history(targets, level, shorter, touch_interval)
+            if again is not None and again.problem.rule == divergence.problem.rule and again.step == len(shorter):
+                history, records, divergence = shorter, shorter_records, again
+                changed = True
     return history, records, divergence
 
 
@@ -180,22 +172,14 @@ def _unpair(targets: list[Target], level: str, touch_interval: float | None, his
     that only a race shows (a login slipping past a password change) keeps
     its pair.
     """
-    from conformance.explore.history import Runner
-
     last = history[-1]
     if last.pair is None:
         return history, records, divergence
     for first, second in (last.pair, last.pair[::-1]):
         sequential = history[:-1] + [first, second]
-        runner = Runner(targets, level, touch_interval)
-        try:
-            for one in sequential:
-                runner.run(one)
-        except Divergence as again:
-            if again.step >= len(history):  # at one of the two, not before them
-                return sequential, list(runner.records), again
-        finally:
-            runner.close()
+        again, sequential_records = run_history(targets, level, sequential, touch_interval)
+        if again is not None and again.step >= len(history):  # at one of the two, not before them
+            return sequential, sequential_records, again
     return history, records, divergence
 
 
