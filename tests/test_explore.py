@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import multiprocessing
 import subprocess
 import sys
@@ -28,7 +29,8 @@ import pytest
 
 from conformance import rules
 from conformance.client import Target, second_loopback_address
-from conformance.explore.history import SECOND_ADDRESS_DEVICE, Runner, step
+from conformance.explore import script
+from conformance.explore.history import SECOND_ADDRESS_DEVICE, Runner, run_history, step
 from conformance.explore.run import explore, numbered, summary
 
 from .broken_servers import CONTROL_EXTENSIONS, serving
@@ -95,6 +97,31 @@ def test_a_device_of_each_user_connects_from_a_second_loopback_address_which_the
         finally:
             runner.close()
     assert sorted(item["ip"] for item in listed) == ["127.0.0.1", "127.0.0.2"]
+
+
+def test_the_curl_script_of_a_history_that_pages_the_log_finds_its_own_cursors_and_gets_the_same_answers(tmp_path):
+    # A page's cursor is an event id of the suite's run; a re-run's fresh accounts have other ids, so the script
+    # reads its own from the same place in the log. With the suite's id the own-cursor pages would answer 400.
+    history = [step("signup", user=0, case="as-is"), step("signup", user=1, case="as-is"),
+               step("login", 0, password="right", end_others=None), step("login", 1, password="right", end_others=None),
+               step("login", 3, password="right", end_others=None), step("activity", 3),
+               step("activity-page", 0, cursor="own", limit=1, position=1),
+               step("activity-page", 0, cursor="own", limit=2, position=0),
+               step("activity-page", 0, cursor="foreign", limit=2, position=0),
+               step("me", 0)]
+    with serving(CONTROL_EXTENSIONS.app(str(tmp_path / "s.db"))) as url:
+        targets = [Target(url)]
+        divergence, records = run_history(targets, rules.EXTENSIONS, history, None)
+        assert divergence is None, str(divergence)
+        path = tmp_path / "history.sh"
+        path.write_text(script.curl_script(targets, records, "none: a history of the reference"), encoding="utf-8")
+        proc = subprocess.run(["sh", str(path)], env={"BASE1": url, "PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=60)
+    shown = [x for r in records for x in r.exchanges if not x["request"].get("look") or r is records[-1]]
+    pages = [x["status"] for x in shown if "before=" in x["request"]["path"]]
+    assert pages == [200, 200, 400]
+    assert proc.stdout.count("CURSOR") == 0 and proc.stderr == ""
+    assert [int(code) for code in re.findall(r" -> (\d{3})$", proc.stdout, re.M)] == [x["status"] for x in shown]
 
 
 # Explorations at once: each keeps a core busy (its server runs in a process of its own).

@@ -227,8 +227,27 @@ class Runner:
             kind, cursor = "made-up", MADE_UP_EVENT
         limit = one.arg("limit")
         path = f"/me/activity?limit={limit}&before={urllib.parse.quote(cursor, safe='')}"
-        answer = self.send(dict(device=d, method="GET", path=path, cookie=cookie), record)
+        request = dict(device=d, method="GET", path=path, cookie=cookie, cursor=cursor,
+                       cursor_from=self._cursor_source(cursor, kind, cookie, d))
+        answer = self.send(request, record)
         return self.model.activity_page(d, limit, cursor, kind, full.body, answer)
+
+    def _cursor_source(self, cursor: str, kind: str, cookie: str | None, device: int) -> dict[str, Any] | None:
+        """Where a re-run (the curl script, on fresh accounts) finds the same cursor: whose log, read with which
+        live token, and the event's place counted from the oldest (a log grows at its newest end). None for a
+        made-up cursor, or one whose user holds no live session to read the log with."""
+        if kind == "made-up":
+            return None
+        for user, known in self.event_ids.items():
+            if cursor not in known:
+                continue
+            holder = (self.model.live_session_of(device) if kind == "own"
+                      else next(iter(self.model.alive_sessions(user)), None))
+            if holder is None or (kind == "own" and holder.token != cookie):
+                return None
+            return {"token": holder.token, "instance": self.instance_of(holder.device),
+                    "from_oldest": len(known) - 1 - known.index(cursor)}
+        return None
 
     def _learn_events(self, device: int, answer: Answer) -> list[str]:
         """Keep the event ids of a whole log the device's user read (a 200); return them."""

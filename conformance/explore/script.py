@@ -5,7 +5,8 @@ passwords with the run's own tag), so it can be run again and again. Session
 tokens and public ids differ from run to run: the script keeps each token
 the server sets in a shell variable, and learns a session's public id from
 its own list (one extra GET /me/sessions, said in a comment), as the suite
-did. Requests the suite sent at the same moment run in the background
+did, and a page's cursor from the same place in the log, counted from its
+oldest event (one extra GET /me/activity). Requests the suite sent at the same moment run in the background
 together. Each request prints what the model expected beside the status.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import urllib.parse
 from typing import Any
 
 from conformance.client import Target
@@ -79,18 +81,35 @@ def _learn_ids(exchange: dict[str, Any], tokens: dict[str, str], ids: dict[str, 
         ids.setdefault(str(current), "ID_" + tokens[token])
 
 
+def _cursor(request: dict[str, Any], cookie: str, tokens: dict[str, str]) -> list[str]:
+    """A page's cursor is an event id of the suite's run: a re-run reads its own at the same place in the log."""
+    source = request.get("cursor_from")
+    if not source or source["token"] not in tokens:
+        return []  # a made-up cursor, sent as it is
+    holder, place = tokens[source["token"]], int(source["from_oldest"])
+    return [
+        f"# the cursor: event {place} from the oldest in the log read with ${holder} (one more request)",
+        f'CURSOR=$(curl -s -H "Cookie: {cookie}=${holder}" "$BASE{source["instance"] + 1}/me/activity" | '
+        f"python3 -c 'import json,sys; ids=[e[\"id\"] for e in json.load(sys.stdin)]; print(ids[len(ids) - 1 - {place}])'"
+        " 2>/dev/null)",
+    ]
+
+
 def _curl(exchange: dict[str, Any], cookie: str, tokens: dict[str, str], ids: dict[str, str],
           background: bool) -> tuple[list[str], list[str]]:
     request = exchange["request"]
     tag = exchange.get("tag", "")
-    out: list[str] = []
     path = request["path"]
     target = request.get("target")
     if target and not target.startswith("made-up:") and target in ids:
         path = path.replace(target, "${" + ids[target] + "}")
+    learn_cursor = _cursor(request, cookie, tokens)
+    if learn_cursor:
+        path = path.replace("before=" + urllib.parse.quote(request["cursor"], safe=""), "before=${CURSOR}")
     args = ["curl", "-s", "-X", request["method"]]
     if exchange.get("source"):
         args += ["--interface", exchange["source"]]  # the device's second client address
+    out: list[str] = learn_cursor
     sent = request.get("cookie")
     if sent:
         if sent not in tokens:
