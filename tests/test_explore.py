@@ -30,10 +30,10 @@ import pytest
 from conformance import rules
 from conformance.client import Target, second_loopback_address
 from conformance.explore import script
-from conformance.explore.history import SECOND_ADDRESS_DEVICE, Runner, run_history, step
-from conformance.explore.run import explore, numbered, summary
+from conformance.explore.history import SECOND_ADDRESS_DEVICE, Record, Runner, replay, run_history, step
+from conformance.explore.run import crossings_paused, explore, numbered, summary
 
-from .broken_servers import CONTROL_EXTENSIONS, serving
+from .broken_servers import CONTROL_EXTENSIONS, VARIANTS, serving
 from .explored_servers import EXPLORED, serve_explored, serving_explored
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +122,24 @@ def test_the_curl_script_of_a_history_that_pages_the_log_finds_its_own_cursors_a
     assert pages == [200, 200, 400]
     assert proc.stdout.count("CURSOR") == 0 and proc.stderr == ""
     assert [int(code) for code in re.findall(r" -> (\d{3})$", proc.stdout, re.M)] == [x["status"] for x in shown]
+
+
+def test_a_history_that_crossed_a_seconds_edge_by_chance_gets_a_pause_there_and_diverges_every_time(tmp_path):
+    # list-oldest-first shows only between sessions whose lastActiveAt fall in different seconds: quick steps
+    # cross a second's edge at a random place, so a history found that way seldom comes back as it is.
+    history = [step("signup", user=0, case="as-is"), step("login", 0, password="right", end_others=None),
+               step("login", 1, password="right", end_others=None)]
+    records = [Record(n + 1, one, "", at=at) for n, (one, at) in enumerate(zip(history, [7.2, 7.9, 8.05]))]
+    timed = crossings_paused(history, records)
+    assert [one.kind for one in timed] == ["signup", "login", "wait", "login"]
+    assert crossings_paused(history, [Record(n + 1, one, "", at=7.5) for n, one in enumerate(history)]) == history
+    variant = next(v for v in VARIANTS if v.id == "list-oldest-first")
+    with serving(variant.app(str(tmp_path / "s.db"))) as url:
+        for _ in range(2):
+            divergence = replay([Target(url)], rules.CORE, timed, 1.0)
+            assert divergence is not None and divergence.problem.rule == "CORE-LIST", divergence
+        divergence, records = run_history([Target(url)], rules.CORE, timed, 1.0)
+    assert "\nsleep 1.1\n" in script.curl_script([Target(url)], records, divergence)  # the script pauses there too
 
 
 # Explorations at once: each keeps a core busy (its server runs in a process of its own).

@@ -119,6 +119,13 @@ class Step:
         return RULE_OF[self.kind]
 
 
+def pause_seconds(one: Step) -> float:
+    """How long a wait step sleeps: its seconds, or (an edge) until a tenth past the clock's next second."""
+    if one.arg("edge"):
+        return 1.1 - time.time() % 1.0
+    return float(one.arg("seconds"))
+
+
 def step(kind: str, device: int = -1, **args: Any) -> Step:
     return Step(kind, device, tuple(sorted(args.items())))
 
@@ -131,6 +138,7 @@ class Record:
     step: Step
     text: str
     exchanges: list[dict[str, Any]] = field(default_factory=list)
+    at: float = 0.0  # the client's clock when the step began (time.time()): in which second its stamps fall
 
 
 class Runner:
@@ -178,7 +186,7 @@ class Runner:
         """Run one step (or one concurrent pair) and check it; raise Divergence at the first problem."""
         self.model.step = len(self.records) + 1
         self.model.current_rule = one.rule()
-        record = Record(self.model.step, one, self.describe(one))
+        record = Record(self.model.step, one, self.describe(one), at=time.time())
         self.records.append(record)
         try:
             if one.pair is not None:
@@ -192,7 +200,7 @@ class Runner:
 
     def _run_single(self, one: Step, record: Record) -> Problem | None:
         if one.kind == "wait":
-            time.sleep(float(one.arg("seconds")))
+            time.sleep(pause_seconds(one))
             return None
         if one.kind == "activity-page":
             problems = self._page(one, record)
@@ -560,7 +568,7 @@ class Runner:
         if one.pair is not None:
             return " ∥ ".join(self.describe(s) for s in one.pair) + "   (sent at the same moment)"
         if one.kind == "wait":
-            return f"wait {one.arg('seconds'):g} s"
+            return "wait into the next second" if one.arg("edge") else f"wait {one.arg('seconds'):g} s"
         if one.device < 0:
             who = f"u{one.arg('user')}" if one.arg("user") is not None else "anyone"
         else:

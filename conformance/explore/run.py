@@ -24,7 +24,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.client import Target
 from conformance.explore import script
-from conformance.explore.history import Divergence, Record, Step, replay, run_history
+from conformance.explore.history import DEVICES_PER_USER, Divergence, Record, Step, replay, run_history, step
 from conformance.explore.machine import Budget, Config, machine_for
 
 # Time is the budget that binds (45 s): a fast server runs about 220 histories at extensions in it. The cap only
@@ -35,6 +35,8 @@ DEFAULT_SECONDS = 45.0
 SHRINK_SECONDS = 15.0
 STEPS_PER_HISTORY = 25
 REPLAYS = 3
+# A pause put where a history's run crossed into a new second (_pin_seconds): surely across one second's edge.
+CROSSING_SECONDS = 1.1
 
 
 @dataclass
@@ -109,6 +111,7 @@ def explore(
     if budget.finding is not None:
         history, records, divergence = budget.finding
         if shrink:
+            history, records, divergence = _pin_seconds(targets, level, touch_interval, history, records, divergence)
             history, records, divergence = _drop_steps(targets, level, touch_interval, history, records, divergence,
                                                        time.monotonic() + shrink_seconds)
             unpaired = _unpair(targets, level, touch_interval, history, records, divergence)
@@ -144,19 +147,98 @@ def _drop_steps(targets: list[Target], level: str, touch_interval: float | None,
     Hypothesis stops when its time is up; a history of concurrent pairs on a
     live server shrinks slowly there. One step at a time, last to first, is
     cheap and keeps each step's meaning (steps name devices, not sessions).
+    The pauses go first, each costs a second in every history tried after it;
+    a history without one must diverge twice, not once by a second's chance.
     """
+    history, records, divergence = _drop_bystanders(targets, level, touch_interval, history, records, divergence)
     changed = True
     while changed and time.monotonic() < deadline:
         changed = False
-        for index in range(len(history) - 2, -1, -1):
-            if time.monotonic() > deadline:
-                break
-            shorter = history[:index] + history[index + 1:]
-            again, shorter_records = run_history(targets, level, shorter, touch_interval)
-            if again is not None and again.problem.rule == divergence.problem.rule and again.step == len(shorter):
-                history, records, divergence = shorter, shorter_records, again
-                changed = True
+        for pauses in (True, False):
+            for index in range(len(history) - 2, -1, -1):  # a drop moves only the steps already tried
+                if time.monotonic() > deadline:
+                    break
+                if (history[index].kind == "wait") != pauses:
+                    continue
+                shorter = history[:index] + history[index + 1:]
+                again, shorter_records = run_history(targets, level, shorter, touch_interval)
+                if pauses and _same(again, divergence, len(shorter)):
+                    # Without a pause, a second's edge may have fallen at the right place by chance: twice, then.
+                    again, shorter_records = run_history(targets, level, shorter, touch_interval)
+                if _same(again, divergence, len(shorter)):
+                    history, records, divergence = shorter, shorter_records, again
+                    changed = True
     return history, records, divergence
+
+
+def _drop_bystanders(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],
+                     records: list[Record], divergence: Divergence) -> tuple[Any, Any, Divergence]:
+    """Drop, in one try each, the steps that most likely do not matter: the other user's, and those refused.
+
+    A history of twenty steps with two pauses costs three seconds a run, and
+    dropping its steps one by one would take a minute; most of its steps are
+    the other user's or refusals (a 4xx changes nothing but counts). Tried
+    together first, then each kind alone; the first that still diverges the
+    same way is kept.
+    """
+    last = history[-1]
+    involved = {s.device // DEVICES_PER_USER if s.device >= 0 else s.arg("user") for s in (last.pair or (last,))}
+
+    def other_user(one: Step) -> bool:
+        if one.kind == "wait":
+            return False  # a pause is everyone's: it moves the clock under every user's sessions
+        return all((s.device // DEVICES_PER_USER if s.device >= 0 else s.arg("user")) not in involved
+                   for s in (one.pair or (one,)))
+
+    def refused(record: Record) -> bool:
+        sent = [x for x in record.exchanges if not x["request"].get("look")]
+        return bool(sent) and all(400 <= x["status"] < 500 for x in sent)
+
+    bystanders = [other_user(one) for one in history[:-1]]
+    refusals = [refused(record) for record in records[:-1]]
+    for drop in ([a or b for a, b in zip(bystanders, refusals)], bystanders, refusals):
+        if not any(drop):
+            continue
+        shorter = [one for one, dropped in zip(history, drop + [False]) if not dropped]
+        again, shorter_records = run_history(targets, level, shorter, touch_interval)
+        if _same(again, divergence, len(shorter)):
+            return shorter, shorter_records, again
+    return history, records, divergence
+
+
+def _pin_seconds(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],
+                 records: list[Record], divergence: Divergence) -> tuple[Any, Any, Divergence]:
+    """The history with a pause wherever its run crossed into a new second of the clock, if it diverges so too.
+
+    Timestamps have a second's resolution: a list in the wrong order, or a lastActiveAt that moved, shows only
+    between sessions whose stamps fall in different seconds. A history of quick steps crosses a second's edge
+    at a random step, so the bug it found comes back in one replay of ten; with the crossing made a pause (a
+    step of its own), it comes back in every one. The step-dropping tries the pauses first, and keeps one
+    only if the history without it fails twice.
+    """
+    timed = crossings_paused(history, records)
+    if len(timed) > len(history):
+        again, again_records = run_history(targets, level, timed, touch_interval)
+        # At the same step, though perhaps another rule: a pair that no order explained by chance is blamed on
+        # one of its endings, where the pair run across a pause shows the bug as it is (a list in the wrong order).
+        if again is not None and again.step == len(timed):
+            return timed, again_records, again
+    return history, records, divergence
+
+
+def crossings_paused(history: list[Step], records: list[Record]) -> list[Step]:
+    """The history with a pause before each step its run began in a later second than the step before."""
+    timed: list[Step] = []
+    for i, (one, record) in enumerate(zip(history, records)):
+        if i and "wait" not in (one.kind, history[i - 1].kind) and int(record.at) != int(records[i - 1].at):
+            timed.append(step("wait", seconds=CROSSING_SECONDS))
+        timed.append(one)
+    return timed
+
+
+def _same(again: Divergence | None, divergence: Divergence, steps: int) -> bool:
+    """Whether a run again broke the same rule at its last step."""
+    return again is not None and again.problem.rule == divergence.problem.rule and again.step == steps
 
 
 def _unpair(targets: list[Target], level: str, touch_interval: float | None, history: list[Step],

@@ -50,6 +50,8 @@ def curl_script(targets: list[Target], records: list[Any], divergence: Any) -> s
     for record in records:
         lines.append("")
         lines.append(f"echo {shlex.quote(f'== step {record.number}: {record.text}')}")
+        if record.step.kind == "wait":  # into the next second at least, as the suite's run did
+            lines.append(f"sleep {max(1.1, float(record.step.arg('seconds') or 0)):g}")
         exchanges = [x for x in record.exchanges if not x["request"].get("look") or record.number == last]
         together = [x for x in exchanges if x.get("together")]
         after: list[str] = []
