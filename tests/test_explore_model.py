@@ -118,6 +118,43 @@ def test_a_list_lacking_a_live_session_breaks_core_list():
     assert rules_of(server.list(0, [item for item in body if item["isCurrent"]])) == ["CORE-LIST"]
 
 
+# --- CORE-LAST-ACTIVE ---------------------------------------------------------------------------
+
+def stamped(server: Server, device: int, stamp: str) -> list[dict]:
+    """The device's list with its own session's lastActiveAt at `stamp` (the others' unchanged, older)."""
+    body = server.listing(device)
+    for item in body:
+        if item["isCurrent"]:
+            item["lastActiveAt"] = stamp
+    return body
+
+
+def test_after_a_pause_longer_than_the_refresh_interval_a_use_must_move_last_active_at():
+    server = two_devices()
+    server.learn()
+    server.model.paused()
+    assert server.me(0) == []
+    assert rules_of(server.list(0, stamped(server, 0, "2026-12-06T10:00:00Z"))) == ["CORE-LAST-ACTIVE"]
+
+
+def test_after_a_pause_a_moved_last_active_at_passes_and_without_one_nothing_need_move():
+    server = two_devices()
+    server.learn()
+    server.model.paused()
+    assert server.me(0) == []
+    assert server.list(0, stamped(server, 0, "2026-12-06T10:00:02Z")) == []
+    assert server.me(0) == []  # no pause since its last use: its stamp may stay
+    assert server.list(0, stamped(server, 0, "2026-12-06T10:00:02Z")) == []
+
+
+def test_a_list_that_is_itself_the_first_use_after_a_pause_may_show_the_stamp_before_the_move():
+    server = two_devices()
+    server.learn()
+    server.model.paused()
+    assert server.list(0) == []
+    assert server.list(0) == []  # not rested any more: the move was due at the first use, which the list was
+
+
 # --- CORE-EX2, CORE-REVOKE ----------------------------------------------------------------------
 
 def revoke(server: Server, device: int, victim: str, status: int, body: dict | None = None) -> list:

@@ -201,6 +201,8 @@ class Runner:
     def _run_single(self, one: Step, record: Record) -> Problem | None:
         if one.kind == "wait":
             time.sleep(pause_seconds(one))
+            if self.touch_interval is not None and not one.arg("edge") and one.arg("seconds") > self.touch_interval:
+                self.model.paused()
             return None
         if one.kind == "activity-page":
             problems = self._page(one, record)
@@ -549,7 +551,7 @@ class Runner:
                 problems = [Problem(model._alive_rule(session), f"GET /me/sessions with session s{session.key}, "
                                     f"alive, answered {answer.status}")]
             else:
-                model.used(session)
+                model.used(session, listing=True)
                 problems = model.check_list(session, answer.body)
             if problems:
                 return problems

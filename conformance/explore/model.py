@@ -103,6 +103,10 @@ class Session:
     last_seen: str | None = None
     used_since_seen: bool = True
     last_ok_step: int = 0
+    # CORE-LAST-ACTIVE's other half: after a pause longer than the declared refresh interval, the first use must
+    # move lastActiveAt. `rested` from the pause to that use; then the stamp the next list must show it beyond.
+    rested: bool = False
+    must_pass: str | None = None
 
 
 @dataclass
@@ -225,10 +229,22 @@ class Model:
         if self.extensions:
             self.accounts[user].events.append(event)
 
-    def used(self, session: Session | None) -> None:
+    def used(self, session: Session | None, listing: bool = False) -> None:
+        """A request the session made was answered. A list the request itself returns may show lastActiveAt
+        before or after this use moved it (the contract says neither), so only a later list must show the move."""
         if session is not None:
             session.used_since_seen = True
             session.last_ok_step = self.step
+            if session.rested:
+                session.rested = False
+                if not listing and session.last_seen is not None:
+                    session.must_pass = session.last_seen
+
+    def paused(self) -> None:
+        """The client waited longer than the declared refresh interval: each live session's next use moves it."""
+        for session in self.sessions:
+            if session.alive:
+                session.rested = True
 
     # --- CORE-SIGNUP -------------------------------------------------------------------------
 
@@ -378,7 +394,7 @@ class Model:
         session, problems = self._guard(device, answer, "CORE-LIST")
         if session is None:
             return problems
-        self.used(session)
+        self.used(session, listing=True)
         if answer.status != 200:
             return [Problem(self._alive_rule(session), f"this session must work: expected 200, got {answer.status}")]
         return self.check_list(session, answer.body)
@@ -449,6 +465,9 @@ class Model:
                                 f"{owner.last_seen} to {item.get('lastActiveAt')} though it was not used")]
             if owner.last_seen is not None and parse_timestamp(item.get("lastActiveAt")) < parse_timestamp(owner.last_seen):
                 return [Problem("CORE-LAST-ACTIVE", f"session {owner.key}'s lastActiveAt went backwards")]
+            if owner.must_pass is not None and last <= parse_timestamp(owner.must_pass):
+                return [Problem("CORE-LAST-ACTIVE", f"session {owner.key} was used after a pause longer than the "
+                                f"refresh interval, but its lastActiveAt stayed {item.get('lastActiveAt')}")]
             if self.extensions:
                 if item.get("name", "missing") != owner.name:
                     return [Problem("EXT-RENAME", f"session {owner.key}: expected \"name\": {owner.name!r}, "
@@ -470,6 +489,7 @@ class Model:
             if owner is not None:
                 owner.last_seen = item.get("lastActiveAt")
                 owner.used_since_seen = owner is session
+                owner.must_pass = None
         return []
 
     # --- CORE-REVOKE, CORE-REVOKE-ALL ---------------------------------------------------------
