@@ -151,7 +151,7 @@ WORKERS = 2
 PINNED = {
     "login-races-password-change": 14,
     "revoke-all-misses-other-instance-cache": 4,
-    "logout-ends-newest-from-address": 6,
+    "logout-ends-newest-from-address": 2,
     "touch-moves-same-device-sessions": 2,
 }
 PINNED_SECONDS = "10"
