@@ -220,13 +220,20 @@ def _pin_seconds(targets: list[Target], level: str, touch_interval: float | None
     step of its own), it comes back in every one. The step-dropping tries the pauses first, and keeps one
     only if the history without it fails twice.
     """
+    # Where the run crossed between steps. Else, if the history does not come back as it is: the edge may have
+    # fallen inside the last step (between a pair's requests and the looks after them), so before that step.
     timed = crossings_paused(history, records)
-    if len(timed) > len(history):
-        again, again_records = run_history(targets, level, timed, touch_interval)
-        # At the same step, though perhaps another rule: a pair that no order explained by chance is blamed on
-        # one of its endings, where the pair run across a pause shows the bug as it is (a list in the wrong order).
-        if again is not None and again.step == len(timed):
-            return timed, again_records, again
+    if len(timed) == len(history):
+        if len(history) < 2 or history[-2].kind == "wait":
+            return history, records, divergence
+        if run_history(targets, level, history, touch_interval)[0] is not None:
+            return history, records, divergence
+        timed = history[:-1] + [step("wait", seconds=CROSSING_SECONDS), history[-1]]
+    again, again_records = run_history(targets, level, timed, touch_interval)
+    # At the same step, though perhaps another rule: a pair that no order explained by chance is blamed on one
+    # of its endings, where the pair run across a pause shows the bug as it is (a list in the wrong order).
+    if again is not None and again.step == len(timed):
+        return timed, again_records, again
     return history, records, divergence
 
 
