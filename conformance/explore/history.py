@@ -107,6 +107,10 @@ class Step:
         return tuple(ENDINGS[s.kind] if s.kind in ENDINGS else "EXT-RECOVER" for s in steps
                      if s.kind in ENDINGS or (s.kind == "login" and s.arg("end_others")))
 
+    def users(self) -> set[int]:
+        """The users whose devices (or, for a signup, whose account) the step or its pair acts for."""
+        return {s.device // DEVICES_PER_USER if s.device >= 0 else s.arg("user") for s in (self.pair or (self,))}
+
     def rule(self) -> str:
         if self.pair is not None:
             kinds = [s.kind for s in self.pair]

@@ -24,7 +24,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.client import Target
 from conformance.explore import script
-from conformance.explore.history import DEVICES_PER_USER, Divergence, Record, Step, replay, run_history, step
+from conformance.explore.history import Divergence, Record, Step, replay, run_history, step
 from conformance.explore.machine import Budget, Config, machine_for
 
 # Time is the budget that binds (45 s): a fast server runs about 220 histories at extensions in it. The cap only
@@ -185,14 +185,12 @@ def _drop_bystanders(targets: list[Target], level: str, touch_interval: float | 
     together first, then each kind alone; the first that still diverges the
     same way is kept.
     """
-    last = history[-1]
-    involved = {s.device // DEVICES_PER_USER if s.device >= 0 else s.arg("user") for s in (last.pair or (last,))}
+    involved = history[-1].users()
 
     def other_user(one: Step) -> bool:
         if one.kind == "wait":
             return False  # a pause is everyone's: it moves the clock under every user's sessions
-        return all((s.device // DEVICES_PER_USER if s.device >= 0 else s.arg("user")) not in involved
-                   for s in (one.pair or (one,)))
+        return not one.users() & involved
 
     def refused(record: Record) -> bool:
         sent = [x for x in record.exchanges if not x["request"].get("look")]
